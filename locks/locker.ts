@@ -1,0 +1,61 @@
+/**
+ * The locking contract. Every request on an upload holds that upload's lock. When a newer
+ * request wants a held lock, the locker asks the holder to give it up (`onReleaseRequested`),
+ * the holder stops reading its body, persists what arrived and unlocks; the newer request then
+ * gets the lock. This is what lets a client resume at once after its previous connection died.
+ */
+
+/** Why a holder is asked to stop. */
+export type ReleaseReason =
+  /** Another request wants this upload. */
+  | 'requested'
+  /** The lock cannot be guaranteed any more (for instance a distributed lease could not be renewed). */
+  | 'lost'
+
+export interface LockOptions {
+  /** Aborting it gives up waiting: `lock` then rejects with `LockTimeout` (or the signal's reason). */
+  signal: AbortSignal
+  /** Called (at most once per reason) on the holder when it should finish up and unlock. */
+  onReleaseRequested: (reason: ReleaseReason) => void
+}
+
+export interface Lock {
+  /** Releases the lock. Safe to call twice; never releases a lock someone else holds now. */
+  unlock (): Promise<void>
+}
+
+export interface Locker {
+  lock (id: string, options: LockOptions): Promise<Lock>
+}
+
+export function isLocker (value: unknown): value is Locker {
+  return typeof value === 'object' && value !== null && typeof (value as Locker).lock === 'function'
+}
+
+/** Raised when the lock could not be acquired before the signal fired. */
+export class LockTimeout extends Error {
+  readonly code = 'LOCK_TIMEOUT'
+  constructor (readonly id: string, options?: { cause?: unknown }) {
+    super(`timed out waiting for the lock of upload ${id}`, options)
+    this.name = 'LockTimeout'
+  }
+}
+
+/**
+ * Rejects with `LockTimeout` when `signal` aborts. Lockers race their wait against it.
+ * Returns the promise and a function that detaches the listener.
+ */
+export function whenAborted (id: string, signal: AbortSignal): { promise: Promise<never>, dispose: () => void } {
+  let dispose = (): void => {}
+  const promise = new Promise<never>((_resolve, reject) => {
+    const onAbort = (): void => reject(new LockTimeout(id, { cause: signal.reason }))
+    if (signal.aborted) {
+      onAbort()
+      return
+    }
+    signal.addEventListener('abort', onAbort, { once: true })
+    dispose = () => signal.removeEventListener('abort', onAbort)
+  })
+  promise.catch(() => {})
+  return { promise, dispose }
+}

@@ -1,0 +1,297 @@
+/**
+ * Uploads on local disk: `<directory>/<id>` holds the bytes, `<directory>/<id>.info` the JSON
+ * description (written atomically: temporary file + rename).
+ *
+ * The offset is the size of the data file, so it is exactly what reached the file system, and
+ * it survives a crash at any point. A chunk that must be verified before it counts (checksums)
+ * is announced in the info file first (`pending`); until it is committed, the reported offset
+ * stays at the chunk's start, and the next write cuts the unverified bytes off.
+ */
+import { randomBytes } from 'node:crypto'
+import { createReadStream } from 'node:fs'
+import { mkdir, open, readdir, readFile, rename, rm, stat, writeFile, type FileHandle } from 'node:fs/promises'
+import { join } from 'node:path'
+import type { Readable } from 'node:stream'
+import {
+  OffsetMismatch, StoreFull, UploadExists, UploadNotFound, isComplete
+} from './store.js'
+import type {
+  ByteRange, Chunk, Concat, Concatenates, DataStore, DefersLength, Expires, Metadata, NewUpload,
+  Serves, Terminates, UploadInfo
+} from './store.js'
+
+export interface FileStoreOptions {
+  /** Where uploads are kept. Created if missing. */
+  directory: string
+  /** `fsync` data and info files before a write is acknowledged. Default false. */
+  fsync?: boolean
+}
+
+/** What the `.info` file holds. */
+interface InfoFile {
+  id: string
+  size?: number
+  metadata: Metadata
+  concat?: Concat
+  createdAt: string
+  /** Start of a chunk that is written but not verified yet. */
+  pending?: number
+}
+
+/** Upload ids the store accepts: they can never name a path outside the directory. */
+const SAFE_ID = /^[A-Za-z0-9_-]{1,200}$/
+
+export class FileStore implements DataStore, Terminates, Concatenates, DefersLength, Serves, Expires {
+  readonly directory: string
+  readonly #fsync: boolean
+  #ready: Promise<void> | undefined
+
+  constructor (options: FileStoreOptions) {
+    if (typeof options?.directory !== 'string' || options.directory === '') {
+      throw new TypeError('FileStore: "directory" must be a non-empty string')
+    }
+    this.directory = options.directory
+    this.#fsync = options.fsync ?? false
+  }
+
+  async create (upload: NewUpload): Promise<UploadInfo> {
+    const data = this.#dataPath(upload.id)
+    await this.#ensureDirectory()
+    let handle: FileHandle
+    try {
+      handle = await open(data, 'wx')
+    } catch (err) {
+      if ((err as NodeJS.ErrnoException).code === 'EEXIST') throw new UploadExists(upload.id)
+      throw mapFsError(err)
+    }
+    await handle.close()
+    const now = new Date()
+    const info: InfoFile = { id: upload.id, metadata: { ...upload.metadata }, createdAt: now.toISOString() }
+    if (upload.size !== undefined) info.size = upload.size
+    if (upload.concat !== undefined) info.concat = upload.concat
+    await this.#writeInfo(info)
+    return toUploadInfo(info, 0, now)
+  }
+
+  async get (id: string): Promise<UploadInfo> {
+    const info = await this.#readInfo(id)
+    const stats = await this.#statData(id)
+    return toUploadInfo(info, offsetOf(info, stats.size), stats.mtime)
+  }
+
+  async write (id: string, chunk: Chunk): Promise<number> {
+    const info = await this.#readInfo(id)
+    let handle: FileHandle
+    try {
+      handle = await open(this.#dataPath(id), 'r+')
+    } catch (err) {
+      throw notFoundOr(id, err)
+    }
+    try {
+      const { size } = await handle.stat()
+      const current = offsetOf(info, size)
+      if (current !== chunk.offset) throw new OffsetMismatch(current, chunk.offset)
+      if (size > chunk.offset) await handle.truncate(chunk.offset)
+      if (chunk.beforeCommit !== undefined) await this.#writeInfo({ ...info, pending: chunk.offset })
+      const written = await copyInto(handle, chunk)
+      if (this.#fsync) await handle.sync()
+      if (chunk.beforeCommit !== undefined) {
+        try {
+          await chunk.beforeCommit()
+        } catch (err) {
+          await handle.truncate(chunk.offset)
+          await this.#writeInfo(info)
+          throw err
+        }
+        await this.#writeInfo(info)
+      }
+      return written
+    } finally {
+      await handle.close()
+    }
+  }
+
+  async declareLength (id: string, size: number): Promise<void> {
+    const info = await this.#readInfo(id)
+    await this.#writeInfo({ ...info, size })
+  }
+
+  async read (id: string, range?: ByteRange): Promise<Readable> {
+    const path = this.#dataPath(id)
+    await this.#statData(id)
+    return createReadStream(path, range === undefined ? {} : { start: range.start, end: range.end })
+  }
+
+  async remove (id: string): Promise<void> {
+    if (!SAFE_ID.test(id)) return
+    await rm(this.#infoPath(id), { force: true })
+    await rm(this.#dataPath(id), { force: true })
+  }
+
+  async concat (id: string, parts: string[]): Promise<void> {
+    await this.#readInfo(id)
+    const tmp = join(this.directory, `.${id}.concat.${randomBytes(6).toString('hex')}`)
+    const handle = await open(tmp, 'w')
+    try {
+      let position = 0
+      for (const part of parts) {
+        await this.#statData(part)
+        for await (const buffer of createReadStream(this.#dataPath(part))) {
+          position += await writeAll(handle, buffer as Buffer, position)
+        }
+      }
+      if (this.#fsync) await handle.sync()
+    } catch (err) {
+      await handle.close()
+      await rm(tmp, { force: true })
+      throw mapFsError(err)
+    }
+    await handle.close()
+    await rename(tmp, this.#dataPath(id))
+  }
+
+  async removeExpired (before: Date): Promise<number> {
+    let names: string[]
+    try {
+      names = await readdir(this.directory)
+    } catch (err) {
+      if ((err as NodeJS.ErrnoException).code === 'ENOENT') return 0
+      throw err
+    }
+    let removed = 0
+    for (const name of names) {
+      if (!name.endsWith('.info')) continue
+      const id = name.slice(0, -'.info'.length)
+      let upload: UploadInfo
+      try {
+        upload = await this.get(id)
+      } catch {
+        continue
+      }
+      if (isComplete(upload) || upload.updatedAt >= before) continue
+      await this.remove(id)
+      removed++
+    }
+    return removed
+  }
+
+  #dataPath (id: string): string {
+    return join(this.directory, id)
+  }
+
+  #infoPath (id: string): string {
+    return join(this.directory, `${id}.info`)
+  }
+
+  async #ensureDirectory (): Promise<void> {
+    this.#ready ??= mkdir(this.directory, { recursive: true }).then(() => {}, (err: unknown) => {
+      this.#ready = undefined
+      throw mapFsError(err)
+    })
+    await this.#ready
+  }
+
+  async #readInfo (id: string): Promise<InfoFile> {
+    if (!SAFE_ID.test(id)) throw new UploadNotFound(id)
+    let text: string
+    try {
+      text = await readFile(this.#infoPath(id), 'utf8')
+    } catch (err) {
+      throw notFoundOr(id, err)
+    }
+    return JSON.parse(text) as InfoFile
+  }
+
+  async #statData (id: string): Promise<{ size: number, mtime: Date }> {
+    if (!SAFE_ID.test(id)) throw new UploadNotFound(id)
+    try {
+      return await stat(this.#dataPath(id))
+    } catch (err) {
+      throw notFoundOr(id, err)
+    }
+  }
+
+  async #writeInfo (info: InfoFile): Promise<void> {
+    const target = this.#infoPath(info.id)
+    const tmp = `${target}.${randomBytes(6).toString('hex')}.tmp`
+    try {
+      if (this.#fsync) {
+        const handle = await open(tmp, 'w')
+        try {
+          await handle.writeFile(JSON.stringify(info))
+          await handle.sync()
+        } finally {
+          await handle.close()
+        }
+      } else {
+        await writeFile(tmp, JSON.stringify(info))
+      }
+      await rename(tmp, target)
+    } catch (err) {
+      await rm(tmp, { force: true })
+      throw mapFsError(err)
+    }
+  }
+}
+
+function offsetOf (info: InfoFile, fileSize: number): number {
+  return info.pending === undefined ? fileSize : Math.min(info.pending, fileSize)
+}
+
+function toUploadInfo (info: InfoFile, offset: number, updatedAt: Date): UploadInfo {
+  const upload: UploadInfo = {
+    id: info.id,
+    offset,
+    metadata: info.metadata,
+    createdAt: new Date(info.createdAt),
+    updatedAt
+  }
+  if (info.size !== undefined) upload.size = info.size
+  if (info.concat !== undefined) upload.concat = info.concat
+  return upload
+}
+
+/** Streams the body into the file at `chunk.offset`; an early end or a failing body keeps what was written. */
+async function copyInto (handle: FileHandle, chunk: Chunk): Promise<number> {
+  let written = 0
+  const iterator: AsyncIterator<Buffer> = chunk.body[Symbol.asyncIterator]()
+  try {
+    for (;;) {
+      let next: IteratorResult<Buffer>
+      try {
+        next = await iterator.next()
+      } catch {
+        break
+      }
+      if (next.done === true || chunk.signal?.aborted === true) break
+      try {
+        written += await writeAll(handle, next.value, chunk.offset + written)
+      } catch (err) {
+        throw mapFsError(err)
+      }
+    }
+  } finally {
+    await Promise.resolve(iterator.return?.()).catch(() => {})
+  }
+  return written
+}
+
+async function writeAll (handle: FileHandle, buffer: Buffer, position: number): Promise<number> {
+  let done = 0
+  while (done < buffer.length) {
+    const { bytesWritten } = await handle.write(buffer, done, buffer.length - done, position + done)
+    done += bytesWritten
+  }
+  return done
+}
+
+function mapFsError (err: unknown): unknown {
+  const code = (err as NodeJS.ErrnoException | undefined)?.code
+  if (code === 'ENOSPC' || code === 'EDQUOT') return new StoreFull({ cause: err })
+  return err
+}
+
+function notFoundOr (id: string, err: unknown): unknown {
+  if ((err as NodeJS.ErrnoException).code === 'ENOENT') return new UploadNotFound(id)
+  return mapFsError(err)
+}

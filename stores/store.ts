@@ -1,0 +1,161 @@
+/**
+ * The storage contract. Stores know nothing about HTTP: the plugin talks to them only through
+ * this file. A store implements the core (`DataStore`) and any of the capability interfaces
+ * below; the plugin detects capabilities with the type guards and derives `Tus-Extension` from
+ * them, so a store never advertises what it cannot do.
+ */
+import type { Readable } from 'node:stream'
+
+export type Metadata = Record<string, string>
+
+export type Concat = { kind: 'partial' } | { kind: 'final', parts: string[] }
+
+/** What a store knows about one upload. */
+export interface UploadInfo {
+  id: string
+  /** Total length in bytes; `undefined` while the length is deferred. */
+  size?: number
+  /** Bytes stored and acknowledged so far. Never ahead of the bytes the store holds. */
+  offset: number
+  /** Decoded `Upload-Metadata` (an empty value is `''`). */
+  metadata: Metadata
+  concat?: Concat
+  createdAt: Date
+  /** Last time bytes were written (or the upload was created): the clock for expiration. */
+  updatedAt: Date
+}
+
+/** What the plugin asks a store to create. */
+export interface NewUpload {
+  id: string
+  size?: number
+  metadata: Metadata
+  concat?: Concat
+}
+
+/** One chunk handed to `DataStore.write`. */
+export interface Chunk {
+  /** Where the chunk starts; always the upload's current offset. */
+  offset: number
+  /**
+   * The bytes. The stream always ends cleanly: the plugin turns client aborts, idle timeouts
+   * and lock releases into an early end, so a store simply persists everything it reads.
+   */
+  body: Readable
+  /** Aborted when the store must give up (for instance at the end of a shutdown grace period). */
+  signal?: AbortSignal
+  /**
+   * Called after the whole body was read and before its bytes become part of the upload. If it
+   * throws, the store discards this chunk (the offset stays where it was) and rethrows.
+   * The plugin uses it to verify `Upload-Checksum`.
+   */
+  beforeCommit?: () => void | Promise<void>
+}
+
+/** The core every store implements. */
+export interface DataStore {
+  create (upload: NewUpload): Promise<UploadInfo>
+  /** Throws `UploadNotFound` when there is no such upload. */
+  get (id: string): Promise<UploadInfo>
+  /** Appends a chunk at `chunk.offset` and resolves with the number of bytes persisted. */
+  write (id: string, chunk: Chunk): Promise<number>
+}
+
+/** `termination`: remove an upload and everything stored for it. Idempotent for missing uploads. */
+export interface Terminates {
+  remove (id: string): Promise<void>
+}
+
+/** `concatenation`: fill the final upload `id` (already created) with the bytes of `parts`, in order. */
+export interface Concatenates {
+  concat (id: string, parts: string[]): Promise<void>
+}
+
+/** `creation-defer-length`: set the length of an upload created without one. */
+export interface DefersLength {
+  declareLength (id: string, size: number): Promise<void>
+}
+
+export interface ByteRange {
+  /** First byte, inclusive. */
+  start: number
+  /** Last byte, inclusive. */
+  end: number
+}
+
+/** Downloads: stream the bytes of an upload (or a range of them). */
+export interface Serves {
+  read (id: string, range?: ByteRange): Promise<Readable>
+}
+
+/** `expiration`: delete unfinished uploads whose last activity is before `before`. */
+export interface Expires {
+  removeExpired (before: Date): Promise<number>
+}
+
+export type Store = DataStore & Partial<Terminates & Concatenates & DefersLength & Serves & Expires>
+
+function hasMethod (store: object, name: string): boolean {
+  return typeof (store as Record<string, unknown>)[name] === 'function'
+}
+
+export function isDataStore (store: unknown): store is DataStore {
+  return typeof store === 'object' && store !== null &&
+    hasMethod(store, 'create') && hasMethod(store, 'get') && hasMethod(store, 'write')
+}
+export function canTerminate (store: DataStore): store is DataStore & Terminates {
+  return hasMethod(store, 'remove')
+}
+export function canConcat (store: DataStore): store is DataStore & Concatenates {
+  return hasMethod(store, 'concat')
+}
+export function canDeferLength (store: DataStore): store is DataStore & DefersLength {
+  return hasMethod(store, 'declareLength')
+}
+export function canServe (store: DataStore): store is DataStore & Serves {
+  return hasMethod(store, 'read')
+}
+export function canExpire (store: DataStore): store is DataStore & Expires {
+  return hasMethod(store, 'removeExpired')
+}
+
+/** True once every byte of a known-length upload is stored. */
+export function isComplete (info: UploadInfo): boolean {
+  return info.size !== undefined && info.offset === info.size
+}
+
+/** Raised by `get`, `write`, `read` … for an upload that does not exist. */
+export class UploadNotFound extends Error {
+  readonly code = 'UPLOAD_NOT_FOUND'
+  constructor (readonly id: string) {
+    super(`upload ${id} not found`)
+    this.name = 'UploadNotFound'
+  }
+}
+
+/** Raised by `create` when an upload with that id exists already. */
+export class UploadExists extends Error {
+  readonly code = 'UPLOAD_EXISTS'
+  constructor (readonly id: string) {
+    super(`upload ${id} exists already`)
+    this.name = 'UploadExists'
+  }
+}
+
+/** Raised by `write` when `chunk.offset` is not the upload's offset (a caller bug or a race). */
+export class OffsetMismatch extends Error {
+  readonly code = 'OFFSET_MISMATCH'
+  constructor (readonly expected: number, readonly actual: number) {
+    super(`chunk offset ${actual} does not match upload offset ${expected}`)
+    this.name = 'OffsetMismatch'
+  }
+}
+
+/** Raised when a store runs out of space (for example ENOSPC). */
+export class StoreFull extends Error {
+  readonly code = 'STORE_FULL'
+  constructor (options?: { cause?: unknown }) {
+    super('the store has no space left', options)
+    this.name = 'StoreFull'
+  }
+}
