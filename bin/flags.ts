@@ -1,0 +1,131 @@
+/**
+ * The command's flags, tusd-style. `parseFlags` turns argv into a checked configuration or
+ * throws a `FlagError` whose message tells the user what to fix.
+ */
+import { parseArgs } from 'node:util'
+
+export interface CliConfig {
+  host: string
+  port: number
+  basePath: string
+  uploadDir: string
+  maxSize: number
+  behindProxy: boolean
+  relativeLocation: boolean
+  networkTimeout: number
+  acquireLockTimeout: number
+  shutdownTimeout: number
+  disableTermination: boolean
+  disableDownload: boolean
+  logLevel: string
+}
+
+export class FlagError extends Error {
+  override name = 'FlagError'
+}
+
+export const HELP = `Usage: fastify-tus [flags]
+
+A tus resumable upload server (tus 1.0.0) on Fastify.
+
+  --host HOST                 interface to listen on (default 0.0.0.0)
+  --port PORT                 port to listen on; 0 picks a free one (default 8080)
+  --base-path PATH            URL path of the upload collection (default /files/)
+  --upload-dir DIR            directory for uploads and lock files (default ./uploads)
+  --max-size BYTES            largest upload accepted, e.g. 500000, 10MiB, 2GB; 0 = no limit (default 0)
+  --behind-proxy              trust X-Forwarded-* / Forwarded headers for URLs and client addresses
+  --relative-location         send Location as a path instead of an absolute URL
+  --network-timeout DURATION  silence allowed on a request body, e.g. 60, 60s, 2m (default 60s)
+  --acquire-lock-timeout DURATION
+                              wait for an upload's lock before answering 423 (default 20s)
+  --shutdown-timeout DURATION grace period on SIGTERM/SIGINT before exiting (default 10s)
+  --disable-termination       do not offer DELETE
+  --disable-download          do not offer GET downloads
+  --log-level LEVEL           fatal, error, warn, info, debug, trace or silent (default info)
+  -h, --help                  show this help
+  -v, --version               print the version
+
+Durations are seconds, or a number with ms, s, m or h.`
+
+const LOG_LEVELS = new Set(['fatal', 'error', 'warn', 'info', 'debug', 'trace', 'silent'])
+
+export function parseFlags (argv: string[]): CliConfig | 'help' | 'version' {
+  let values
+  try {
+    ({ values } = parseArgs({
+      args: argv,
+      strict: true,
+      allowPositionals: false,
+      options: {
+        host: { type: 'string', default: '0.0.0.0' },
+        port: { type: 'string', default: '8080' },
+        'base-path': { type: 'string', default: '/files/' },
+        'upload-dir': { type: 'string', default: './uploads' },
+        'max-size': { type: 'string', default: '0' },
+        'behind-proxy': { type: 'boolean', default: false },
+        'relative-location': { type: 'boolean', default: false },
+        'network-timeout': { type: 'string', default: '60s' },
+        'acquire-lock-timeout': { type: 'string', default: '20s' },
+        'shutdown-timeout': { type: 'string', default: '10s' },
+        'disable-termination': { type: 'boolean', default: false },
+        'disable-download': { type: 'boolean', default: false },
+        'log-level': { type: 'string', default: 'info' },
+        help: { type: 'boolean', short: 'h', default: false },
+        version: { type: 'boolean', short: 'v', default: false }
+      }
+    }))
+  } catch (err) {
+    throw new FlagError((err as Error).message)
+  }
+  if (values.help) return 'help'
+  if (values.version) return 'version'
+
+  const port = Number(values.port)
+  if (!Number.isInteger(port) || port < 0 || port > 65535) throw new FlagError(`--port must be 0-65535, got "${values.port}"`)
+  const basePath = values['base-path']
+  if (!basePath.startsWith('/')) throw new FlagError(`--base-path must start with "/", got "${basePath}"`)
+  if (!LOG_LEVELS.has(values['log-level'])) throw new FlagError(`--log-level must be one of ${[...LOG_LEVELS].join(', ')}`)
+  if (values['upload-dir'] === '') throw new FlagError('--upload-dir must not be empty')
+
+  return {
+    host: values.host,
+    port,
+    basePath: basePath.endsWith('/') ? basePath : `${basePath}/`,
+    uploadDir: values['upload-dir'],
+    maxSize: parseSize('--max-size', values['max-size']),
+    behindProxy: values['behind-proxy'],
+    relativeLocation: values['relative-location'],
+    networkTimeout: parseDuration('--network-timeout', values['network-timeout'], 1),
+    acquireLockTimeout: parseDuration('--acquire-lock-timeout', values['acquire-lock-timeout'], 0),
+    shutdownTimeout: parseDuration('--shutdown-timeout', values['shutdown-timeout'], 0),
+    disableTermination: values['disable-termination'],
+    disableDownload: values['disable-download'],
+    logLevel: values['log-level']
+  }
+}
+
+const DURATION = /^(\d+(?:\.\d+)?)(ms|s|m|h)?$/
+const UNIT_MS: Record<string, number> = { ms: 1, s: 1000, m: 60_000, h: 3_600_000 }
+
+/** `60`, `60s`, `1.5m`, `500ms` → milliseconds. */
+export function parseDuration (flag: string, value: string, minimum: number): number {
+  const match = DURATION.exec(value.trim())
+  if (match === null) throw new FlagError(`${flag} must be a duration such as 60, 60s, 2m or 500ms, got "${value}"`)
+  const ms = Math.round(Number(match[1]) * (UNIT_MS[match[2] ?? 's'] ?? 1000))
+  if (ms < minimum) throw new FlagError(`${flag} must be at least ${minimum} ms, got "${value}"`)
+  return ms
+}
+
+const SIZE = /^(\d+)\s*(b|kb|kib|mb|mib|gb|gib|tb|tib)?$/i
+const UNIT_BYTES: Record<string, number> = {
+  b: 1, kb: 1e3, kib: 1024, mb: 1e6, mib: 1024 ** 2, gb: 1e9, gib: 1024 ** 3, tb: 1e12, tib: 1024 ** 4
+}
+
+/** `1048576`, `10MiB`, `2GB` → bytes. */
+export function parseSize (flag: string, value: string): number {
+  const match = SIZE.exec(value.trim())
+  if (match === null) throw new FlagError(`${flag} must be a size such as 1048576, 10MiB or 2GB, got "${value}"`)
+  const bytes = Number(match[1]) * (UNIT_BYTES[(match[2] ?? 'b').toLowerCase()] ?? 1)
+  if (!Number.isSafeInteger(bytes)) throw new FlagError(`${flag} is too large: "${value}"`)
+  return bytes
+}

@@ -1,0 +1,35 @@
+/**
+ * The standalone server behind the `fastify-tus` command: Fastify with the plugin on the file
+ * store and the file locker (so several processes can share one upload directory).
+ */
+import Fastify, { type FastifyInstance } from 'fastify'
+import { resolve } from 'node:path'
+import { FileLocker } from '../locks/file.js'
+import tus from '../plugin/index.js'
+import { FileStore } from '../stores/file.js'
+import type { CliConfig } from './flags.js'
+
+export async function buildServer (config: CliConfig): Promise<FastifyInstance> {
+  const app = Fastify({
+    logger: { level: config.logLevel },
+    trustProxy: config.behindProxy,
+    requestTimeout: 0,
+    return503OnClosing: true
+  })
+  const directory = resolve(config.uploadDir)
+  const locker = new FileLocker({ directory })
+  app.addHook('onClose', async () => { await locker.close() })
+  await app.register(tus, {
+    path: config.basePath,
+    store: new FileStore({ directory }),
+    locker,
+    maxSize: config.maxSize,
+    respectForwardedHeaders: config.behindProxy,
+    relativeLocation: config.relativeLocation,
+    networkTimeout: config.networkTimeout,
+    acquireLockTimeout: config.acquireLockTimeout,
+    disableTermination: config.disableTermination,
+    disableDownload: config.disableDownload
+  })
+  return app
+}

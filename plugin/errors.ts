@@ -1,0 +1,40 @@
+/**
+ * Every error the plugin sends, in one place. Codes mirror tusd's `ERR_*` codes so clients and
+ * dashboards that know tusd keep working; statuses follow the tus 1.0.0 spec where tusd departs
+ * from it (415, 412 + Tus-Version). All are `@fastify/error` classes: `instanceof` works and
+ * Fastify's error handling (and the application's own `setErrorHandler`) sees them.
+ */
+import createError from '@fastify/error'
+
+/* Request validation */
+export const UnsupportedVersion = createError('ERR_UNSUPPORTED_VERSION', 'Missing, invalid or unsupported Tus-Resumable header', 412)
+export const InvalidContentType = createError('ERR_INVALID_CONTENT_TYPE', 'Content-Type must be application/offset+octet-stream', 415)
+export const InvalidOffset = createError('ERR_INVALID_OFFSET', 'Upload-Offset must be a non-negative integer', 400)
+export const InvalidUploadLength = createError('ERR_INVALID_UPLOAD_LENGTH', 'Upload-Length %s', 400)
+export const InvalidDeferLength = createError('ERR_INVALID_UPLOAD_LENGTH_DEFER', 'Upload-Defer-Length must be 1', 400)
+export const AmbiguousUploadLength = createError('ERR_AMBIGUOUS_UPLOAD_LENGTH', 'Upload-Length and Upload-Defer-Length must not both be present', 400)
+export const InvalidMetadata = createError('ERR_INVALID_METADATA', 'Upload-Metadata is malformed: %s', 400)
+export const InvalidMethodOverride = createError('ERR_INVALID_METHOD_OVERRIDE', 'X-HTTP-Method-Override names an unsupported method', 405)
+export const DeferLengthUnsupported = createError('ERR_NOT_IMPLEMENTED', 'The store does not support deferred upload lengths', 501)
+
+/* Upload state */
+export const UploadNotFound = createError('ERR_UPLOAD_NOT_FOUND', 'Upload not found', 404)
+export const MismatchedOffset = createError('ERR_MISMATCHED_OFFSET', 'Upload-Offset %s does not match the upload offset %s', 409)
+export const MaxSizeExceeded = createError('ERR_MAX_SIZE_EXCEEDED', 'Upload-Length exceeds the maximum upload size of %s bytes', 413)
+export const UploadSizeExceeded = createError('ERR_UPLOAD_SIZE_EXCEEDED', 'The request body exceeds the upload length', 413)
+export const IncompleteUpload = createError('ERR_INCOMPLETE_UPLOAD', 'The upload is not complete yet', 409)
+
+/* Body and connection */
+export const UploadInterrupted = createError('ERR_UPLOAD_INTERRUPTED', 'The upload was interrupted by a newer request for it', 400)
+export const LockLost = createError('ERR_LOCK_LOST', 'The lock on the upload was lost; retry the request', 503)
+export const ReadTimeout = createError('ERR_READ_TIMEOUT', 'No data was received for too long', 408)
+export const UnexpectedEof = createError('ERR_UNEXPECTED_EOF', 'The request body ended early', 400)
+export const ServerShutdown = createError('ERR_SERVER_SHUTDOWN', 'The server is shutting down; retry later', 503)
+export const LockTimeout = createError('ERR_LOCK_TIMEOUT', 'The upload is locked by another request; retry later', 423)
+export const StoreFull = createError('ERR_STORAGE_FULL', 'The server has no storage space left for this upload', 507)
+
+/* Anything else: the detail is logged, never sent */
+export const InternalError = createError('ERR_INTERNAL_SERVER_ERROR', 'Internal server error', 500)
+
+/* Register-time option errors */
+export const InvalidOption = createError('ERR_TUS_INVALID_OPTION', 'fastify-tus option "%s" %s', 500, TypeError)

@@ -1,0 +1,27 @@
+/** HEAD: where an upload stands. Takes the lock, so a stalled PATCH for it gives way at once. */
+import type { FastifyReply, FastifyRequest } from 'fastify'
+import type { UploadInfo } from '../../stores/store.js'
+import { checkVersionIfPresent, uploadId } from '../checks.js'
+import { serializeMetadata } from '../headers.js'
+import type { Tus } from '../tus.js'
+
+export async function handleHead (tus: Tus, request: FastifyRequest, reply: FastifyReply): Promise<void> {
+  checkVersionIfPresent(request)
+  const id = uploadId(request)
+  const info = await tus.withLock(request, id, async () => await tus.store.get(id))
+  reply.header('Cache-Control', 'no-store')
+  setUploadHeaders(reply, info)
+  reply.code(200).send()
+}
+
+/** The headers that describe an upload's state (HEAD, and the IETF dialect). */
+export function setUploadHeaders (reply: FastifyReply, info: UploadInfo): void {
+  reply.header('Upload-Offset', String(info.offset))
+  if (info.size === undefined) {
+    reply.header('Upload-Defer-Length', '1')
+  } else {
+    reply.header('Upload-Length', String(info.size))
+  }
+  const metadata = serializeMetadata(info.metadata)
+  if (metadata !== '') reply.header('Upload-Metadata', metadata)
+}

@@ -1,0 +1,65 @@
+/**
+ * POST on the collection: `creation`, `creation-defer-length` and `creation-with-upload`.
+ */
+import { randomBytes } from 'node:crypto'
+import type { FastifyReply, FastifyRequest } from 'fastify'
+import { canDeferLength, type NewUpload } from '../../stores/store.js'
+import { contentLength, hasTusBody, requireVersion } from '../checks.js'
+import * as errors from '../errors.js'
+import { header, parseInteger, parseMetadata } from '../headers.js'
+import { endError, receive } from '../receive.js'
+import { UPLOAD_ID, type Tus } from '../tus.js'
+
+export async function handlePost (tus: Tus, request: FastifyRequest, reply: FastifyReply): Promise<void> {
+  requireVersion(request)
+  const size = uploadLength(tus, request)
+  const metadata = parseMetadata(header(request.headers, 'upload-metadata'))
+  const withBody = hasTusBody(request)
+  if (withBody) {
+    if (tus.closing) throw new errors.ServerShutdown()
+    const declared = contentLength(request)
+    if (declared !== undefined && size !== undefined && declared > size) throw new errors.UploadSizeExceeded()
+  }
+
+  const upload: NewUpload = { id: await newId(tus, request), metadata }
+  if (size !== undefined) upload.size = size
+  const info = await tus.store.create(upload)
+  request.log.info({ uploadId: info.id, size }, 'tus upload created')
+  reply.header('Location', tus.location(request, info.id))
+
+  if (withBody) {
+    const received = await tus.withLock(request, info.id, async (session) => await receive(tus, request, session, info))
+    reply.header('Upload-Offset', String(received.offset))
+    // the upload exists whatever happened to the body: the client learns its URL and offset,
+    // except when it sent more than it declared
+    if (received.reason === 'too-large') throw endError(received.reason)
+  }
+  reply.code(201).send()
+}
+
+/** The declared length, or `undefined` for a deferred one; every malformed combination is a 400. */
+function uploadLength (tus: Tus, request: FastifyRequest): number | undefined {
+  const length = header(request.headers, 'upload-length')
+  const defer = header(request.headers, 'upload-defer-length')
+  if (length !== undefined && defer !== undefined) throw new errors.AmbiguousUploadLength()
+  if (defer !== undefined) {
+    if (defer !== '1') throw new errors.InvalidDeferLength()
+    if (!canDeferLength(tus.store)) throw new errors.DeferLengthUnsupported()
+    return undefined
+  }
+  const size = parseInteger(length)
+  if (size === undefined) {
+    throw new errors.InvalidUploadLength(length === undefined ? 'is required (or Upload-Defer-Length: 1)' : 'must be a non-negative integer')
+  }
+  if (tus.options.maxSize > 0 && size > tus.options.maxSize) throw new errors.MaxSizeExceeded(tus.options.maxSize)
+  return size
+}
+
+async function newId (tus: Tus, request: FastifyRequest): Promise<string> {
+  if (tus.options.generateId === undefined) return randomBytes(16).toString('hex')
+  const id = await tus.options.generateId(request)
+  if (typeof id !== 'string' || !UPLOAD_ID.test(id)) {
+    throw new Error(`generateId returned an invalid upload id ${JSON.stringify(id)}: use 1-200 characters of [A-Za-z0-9_-]`)
+  }
+  return id
+}

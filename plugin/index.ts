@@ -1,0 +1,45 @@
+/**
+ * fastify-tus: tus resumable uploads as a Fastify plugin.
+ *
+ *   await app.register(tus, { path: '/files/', store: new FileStore({ directory: './uploads' }) })
+ *
+ * The plugin decorates `app.tus` and registers its routes in an encapsulated scope under `path`.
+ */
+import type { FastifyInstance } from 'fastify'
+import fp from 'fastify-plugin'
+import { resolveOptions, type TusPluginOptions } from './options.js'
+import { routes } from './routes.js'
+import { Tus } from './tus.js'
+
+async function fastifyTus (app: FastifyInstance, input: TusPluginOptions): Promise<void> {
+  const options = resolveOptions(input)
+  const tus = new Tus(options)
+  app.decorate('tus', tus)
+  // end bodies in flight before the server waits for their requests to finish
+  app.addHook('preClose', async () => { tus.shutdown() })
+  app.addHook('onReady', async () => {
+    const timeout = app.server.requestTimeout
+    if (typeof timeout === 'number' && timeout > 0) {
+      app.log.warn({ requestTimeout: timeout }, 'fastify-tus: the server requestTimeout ends long uploads; set requestTimeout: 0 and rely on networkTimeout')
+    }
+  })
+  await app.register(routes, { prefix: options.path.replace(/\/$/, ''), tus })
+}
+
+const tus = fp(fastifyTus, { fastify: '5.x', name: 'fastify-tus' })
+export default tus
+export { tus }
+
+declare module 'fastify' {
+  interface FastifyInstance {
+    /** The fastify-tus runtime: options, store, extensions. */
+    tus: Tus
+  }
+}
+
+export { Tus, UploadSession } from './tus.js'
+export type { TusPluginOptions, DataOptions, FunctionalOptions, ResolvedOptions } from './options.js'
+export * as errors from './errors.js'
+export { parseMetadata, serializeMetadata } from './headers.js'
+export type { DataStore, UploadInfo, NewUpload, Chunk, Metadata } from '../stores/store.js'
+export type { Locker, Lock, LockOptions } from '../locks/locker.js'

@@ -1,0 +1,95 @@
+/**
+ * The plugin's options. The TypeBox schema is the source of truth for the data options (their
+ * types, bounds and defaults); functional options (store, locker, callbacks) are checked by shape.
+ * `resolveOptions` runs once at register time and returns a frozen copy; the caller's object is
+ * never touched. Any problem is an `ERR_TUS_INVALID_OPTION` that names the option.
+ */
+import { Type, type Static } from '@sinclair/typebox'
+import { Value } from '@sinclair/typebox/value'
+import type { FastifyRequest } from 'fastify'
+import { isLocker, type Locker } from '../locks/locker.js'
+import { MemoryLocker } from '../locks/memory.js'
+import { isDataStore, type DataStore } from '../stores/store.js'
+import { InvalidOption } from './errors.js'
+
+export const DataOptionsSchema = Type.Object({
+  /** URL path of the upload collection. Default `/files/`. */
+  path: Type.String({ pattern: '^/[A-Za-z0-9._~!$&\'()*+,;=:@%/-]*$', default: '/files/' }),
+  /** Largest upload in bytes (`Tus-Max-Size`); 0 means no limit. Default 0. */
+  maxSize: Type.Integer({ minimum: 0, default: 0 }),
+  /** Send `Location` as a path instead of an absolute URL. Default false. */
+  relativeLocation: Type.Boolean({ default: false }),
+  /** Build absolute URLs from `Forwarded` / `X-Forwarded-Host` / `X-Forwarded-Proto`. Default false. */
+  respectForwardedHeaders: Type.Boolean({ default: false }),
+  /** Milliseconds a request body may stay silent before it is ended (bytes received are kept). Default 60 000. */
+  networkTimeout: Type.Integer({ minimum: 1, default: 60_000 }),
+  /** Milliseconds to wait for an upload's lock before answering 423. Default 20 000. */
+  acquireLockTimeout: Type.Integer({ minimum: 0, default: 20_000 }),
+  /** Do not offer DELETE (`termination`). Default false. */
+  disableTermination: Type.Boolean({ default: false }),
+  /** Do not offer GET downloads. Default false. */
+  disableDownload: Type.Boolean({ default: false })
+})
+
+export type DataOptions = Static<typeof DataOptionsSchema>
+
+export interface FunctionalOptions {
+  /** Where uploads are kept. Required. */
+  store: DataStore
+  /** Serialises requests per upload. Default: a `MemoryLocker` (one process). */
+  locker?: Locker
+  /** Makes the id of a new upload. Must return 1–200 characters of `[A-Za-z0-9_-]`. Default: 32 random hex digits. */
+  generateId?: (request: FastifyRequest) => string | Promise<string>
+}
+
+/** What `app.register(tus, options)` accepts. */
+export type TusPluginOptions = Partial<DataOptions> & FunctionalOptions
+
+export interface ResolvedOptions extends DataOptions {
+  store: DataStore
+  locker: Locker
+  generateId: ((request: FastifyRequest) => string | Promise<string>) | undefined
+}
+
+const dataKeys = new Set(Object.keys(DataOptionsSchema.properties))
+const functionalKeys = new Set(['store', 'locker', 'generateId'])
+
+export function resolveOptions (input: unknown): Readonly<ResolvedOptions> {
+  if (typeof input !== 'object' || input === null) throw new InvalidOption('options', 'must be an object')
+  const given = input as Record<string, unknown>
+  const data: Record<string, unknown> = {}
+  for (const [key, value] of Object.entries(given)) {
+    if (dataKeys.has(key)) {
+      if (value !== undefined) data[key] = value
+    } else if (key === 'prefix') {
+      throw new InvalidOption('prefix', 'is not used by fastify-tus: set "path" instead')
+    } else if (!functionalKeys.has(key) && !isFastifyRegisterOption(key)) {
+      throw new InvalidOption(key, 'is not an option of fastify-tus')
+    }
+  }
+  const withDefaults = Value.Default(DataOptionsSchema, data) as Record<string, unknown>
+  const first = Value.Errors(DataOptionsSchema, withDefaults).First()
+  if (first !== undefined) {
+    const name = first.path.replace(/^\//, '').split('/')[0] ?? 'options'
+    throw new InvalidOption(name, `is invalid: ${first.message} (got ${JSON.stringify(first.value)})`)
+  }
+  const options = withDefaults as DataOptions
+
+  if (!isDataStore(given.store)) throw new InvalidOption('store', 'must be a store with create(), get() and write() methods')
+  if (given.locker !== undefined && !isLocker(given.locker)) throw new InvalidOption('locker', 'must be a locker with a lock() method')
+  if (given.generateId !== undefined && typeof given.generateId !== 'function') throw new InvalidOption('generateId', 'must be a function')
+
+  const path = options.path.endsWith('/') ? options.path : `${options.path}/`
+  return Object.freeze({
+    ...options,
+    path,
+    store: given.store,
+    locker: (given.locker as Locker | undefined) ?? new MemoryLocker(),
+    generateId: given.generateId as ResolvedOptions['generateId']
+  })
+}
+
+/** Options Fastify itself reads from a plugin's options object. */
+function isFastifyRegisterOption (key: string): boolean {
+  return key === 'logLevel' || key === 'logSerializers'
+}

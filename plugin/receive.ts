@@ -1,0 +1,72 @@
+/**
+ * Receiving one chunk: the shared part of PATCH and creation-with-upload. Builds the body
+ * pipeline with the right byte limit, hands it to the store under the request's lock session,
+ * and maps how the body ended to the answer the client gets.
+ */
+import type { FastifyRequest } from 'fastify'
+import type { Readable } from 'node:stream'
+import type { UploadInfo } from '../stores/store.js'
+import { UploadBody, type EndReason } from './body.js'
+import * as errors from './errors.js'
+import type { Tus, UploadSession } from './tus.js'
+
+export interface Received {
+  /** The upload's offset after the chunk. */
+  offset: number
+  /** Bytes stored by this request. */
+  bytes: number
+  /** How the body ended. */
+  reason: EndReason
+}
+
+export async function receive (tus: Tus, request: FastifyRequest, session: UploadSession, info: UploadInfo): Promise<Received> {
+  if (tus.closing) throw new errors.ServerShutdown()
+  const started = process.hrtime.bigint()
+  const body = new UploadBody(bodyStream(request), {
+    limit: byteLimit(tus, info),
+    idleTimeout: tus.options.networkTimeout
+  })
+  session.attach(body)
+  let bytes: number
+  try {
+    bytes = await tus.store.write(info.id, { offset: info.offset, body })
+  } finally {
+    // a store that returned (or failed) without reading to the end: stop reading for it
+    if (body.reason === undefined) body.stop('interrupted')
+  }
+  const reason = await body.ended
+  request.log.debug({
+    uploadId: info.id,
+    offset: info.offset + bytes,
+    bytes,
+    reason,
+    ms: Number(process.hrtime.bigint() - started) / 1e6
+  }, 'tus chunk written')
+  return { offset: info.offset + bytes, bytes, reason }
+}
+
+/** The error that matches a body's end, or `undefined` when it ended normally. */
+export function endError (reason: EndReason): Error | undefined {
+  switch (reason) {
+    case 'complete': return undefined
+    case 'too-large': return new errors.UploadSizeExceeded()
+    case 'timeout': return new errors.ReadTimeout()
+    case 'aborted': return new errors.UnexpectedEof()
+    case 'interrupted': return new errors.UploadInterrupted()
+    case 'lost': return new errors.LockLost()
+    case 'shutdown': return new errors.ServerShutdown()
+  }
+}
+
+/** The raw body: the stream our content-type parser passed through, or the request itself. */
+export function bodyStream (request: FastifyRequest): Readable {
+  const body = request.body as Readable | undefined
+  return typeof body === 'object' && body !== null && typeof body.pipe === 'function' ? body : request.raw
+}
+
+/** How many bytes this chunk may carry. */
+function byteLimit (tus: Tus, info: UploadInfo): number {
+  if (info.size !== undefined) return info.size - info.offset
+  if (tus.options.maxSize > 0) return tus.options.maxSize - info.offset
+  return Number.POSITIVE_INFINITY
+}

@@ -1,0 +1,68 @@
+/**
+ * The route table, in an encapsulated scope under the collection path. Request bodies are not
+ * parsed here: a catch-all content-type parser hands the raw stream through to the handlers,
+ * which stream it into the store. `X-HTTP-Method-Override` picks the handler on every route.
+ */
+import type { FastifyInstance, FastifyReply, FastifyRequest } from 'fastify'
+import { hasBody } from './checks.js'
+import * as errors from './errors.js'
+import { handleDelete } from './handlers/delete.js'
+import { handleGet } from './handlers/get.js'
+import { handleHead } from './handlers/head.js'
+import { handleOptions } from './handlers/options.js'
+import { handlePatch } from './handlers/patch.js'
+import { handlePost } from './handlers/post.js'
+import { header, TUS_VERSION } from './headers.js'
+import type { Tus } from './tus.js'
+
+type Handler = (tus: Tus, request: FastifyRequest, reply: FastifyReply) => Promise<void>
+type Table = Partial<Record<string, Handler>>
+
+export interface RoutesOptions {
+  tus: Tus
+}
+
+export async function routes (instance: FastifyInstance, { tus }: RoutesOptions): Promise<void> {
+  tus.basePath = `${instance.prefix}/`
+
+  instance.removeAllContentTypeParsers()
+  instance.addContentTypeParser('*', (_request, payload, done) => { done(null, payload) })
+
+  instance.addHook('onSend', async (request, reply, payload) => {
+    reply.header('Tus-Resumable', TUS_VERSION)
+    reply.header('X-Content-Type-Options', 'nosniff')
+    if (reply.statusCode === 412) reply.header('Tus-Version', TUS_VERSION)
+    // a body we did not read to the end must not be mistaken for the next request
+    if (hasBody(request) && !request.raw.readableEnded) reply.header('Connection', 'close')
+    return payload
+  })
+
+  const collection: Table = { OPTIONS: handleOptions, POST: handlePost }
+  const upload: Table = { OPTIONS: handleOptions, HEAD: handleHead, PATCH: handlePatch }
+  if (tus.canTerminate) upload.DELETE = handleDelete
+  if (tus.canServe) upload.GET = handleGet
+
+  const dispatch = (table: Table) => async (request: FastifyRequest, reply: FastifyReply) => {
+    const override = header(request.headers, 'x-http-method-override')?.trim().toUpperCase()
+    const method = override ?? request.method
+    const handler = table[method]
+    try {
+      if (handler === undefined) {
+        reply.header('Allow', Object.keys(table).join(', '))
+        throw new errors.InvalidMethodOverride()
+      }
+      await handler(tus, request, reply)
+    } catch (err) {
+      throw tus.toHttpError(err, request.log)
+    }
+    return reply
+  }
+
+  instance.route({ method: ['OPTIONS', 'POST'], url: '/', handler: dispatch(collection) })
+  instance.route({
+    method: ['OPTIONS', 'HEAD', 'PATCH', 'POST', 'DELETE', 'GET'],
+    url: '/:id',
+    exposeHeadRoute: false,
+    handler: dispatch(upload)
+  })
+}
