@@ -38,7 +38,7 @@ export interface FunctionalOptions {
   store: DataStore
   /** Serialises requests per upload. Default: a `MemoryLocker` (one process). */
   locker?: Locker
-  /** Makes the id of a new upload. Must return 1–200 characters of `[A-Za-z0-9_-]`. Default: 32 random hex digits. */
+  /** Makes the id of a new upload. Must return 1–100 characters of `[A-Za-z0-9_-]`. Default: 32 random hex digits. */
   generateId?: (request: FastifyRequest) => string | Promise<string>
 }
 

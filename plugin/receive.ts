@@ -7,6 +7,7 @@ import type { FastifyRequest } from 'fastify'
 import type { Readable } from 'node:stream'
 import type { UploadInfo } from '../stores/store.js'
 import { UploadBody, type EndReason } from './body.js'
+import { contentLength } from './checks.js'
 import * as errors from './errors.js'
 import type { Tus, UploadSession } from './tus.js'
 
@@ -21,9 +22,13 @@ export interface Received {
 
 export async function receive (tus: Tus, request: FastifyRequest, session: UploadSession, info: UploadInfo): Promise<Received> {
   if (tus.closing) throw new errors.ServerShutdown()
+  const limit = byteLimit(tus, info)
+  const declared = contentLength(request)
+  // refuse before reading when the client announces too much
+  if (declared !== undefined && declared > limit) throw new errors.UploadSizeExceeded()
   const started = process.hrtime.bigint()
   const body = new UploadBody(bodyStream(request), {
-    limit: byteLimit(tus, info),
+    limit,
     idleTimeout: tus.options.networkTimeout
   })
   session.attach(body)

@@ -4,7 +4,7 @@
  */
 import type { FastifyReply, FastifyRequest } from 'fastify'
 import { canDeferLength, isComplete, type UploadInfo } from '../../stores/store.js'
-import { contentLength, requireVersion, uploadId } from '../checks.js'
+import { requireVersion, uploadId } from '../checks.js'
 import * as errors from '../errors.js'
 import { header, mediaType, OFFSET_OCTET_STREAM, parseInteger } from '../headers.js'
 import { endError, receive } from '../receive.js'
@@ -25,10 +25,6 @@ export async function handlePatch (tus: Tus, request: FastifyRequest, reply: Fas
     if (offset !== info.offset) throw new errors.MismatchedOffset(offset, info.offset)
     if (length !== undefined) info = await applyLength(tus, info, length)
     if (isComplete(info)) return { offset: info.offset, error: undefined }
-    const declared = contentLength(request)
-    if (declared !== undefined && info.size !== undefined && info.offset + declared > info.size) {
-      throw new errors.UploadSizeExceeded()
-    }
     const received = await receive(tus, request, session, info)
     return { offset: received.offset, error: endError(received.reason) }
   })

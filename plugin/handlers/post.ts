@@ -59,7 +59,7 @@ async function newId (tus: Tus, request: FastifyRequest): Promise<string> {
   if (tus.options.generateId === undefined) return randomBytes(16).toString('hex')
   const id = await tus.options.generateId(request)
   if (typeof id !== 'string' || !UPLOAD_ID.test(id)) {
-    throw new Error(`generateId returned an invalid upload id ${JSON.stringify(id)}: use 1-200 characters of [A-Za-z0-9_-]`)
+    throw new Error(`generateId returned an invalid upload id ${JSON.stringify(id)}: use 1-100 characters of [A-Za-z0-9_-]`)
   }
   return id
 }
