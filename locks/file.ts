@@ -75,7 +75,7 @@ export class FileLocker implements Locker {
     await rm(this.#path(id, 'stop'), { force: true })
     const held: Held = { token, onReleaseRequested: options.onReleaseRequested, asked: false }
     this.#held.set(id, held)
-    const onStop = (): void => { void this.#checkStop(id, held) }
+    const onStop = (): void => { this.#checkStop(id, held).catch(() => {}) }
     this.#listen(id, onStop)
     let done = false
     return {
@@ -206,7 +206,7 @@ export class FileLocker implements Locker {
   }
 
   #stopIfIdle (): void {
-    if (this.#listeners.size === 0 && this.#held.size === 0) void this.close()
+    if (this.#listeners.size === 0 && this.#held.size === 0) this.close().catch(() => {})
   }
 }
 

@@ -1,0 +1,86 @@
+/**
+ * What the command does, with its side effects (output, exit, signals) passed in, so tests can
+ * run it in-process.
+ */
+import type { FastifyInstance } from 'fastify'
+import { existsSync, readFileSync } from 'node:fs'
+import { FlagError, HELP, parseFlags } from './flags.js'
+import { buildServer } from './server.js'
+
+export interface CommandIo {
+  stdout: (text: string) => void
+  stderr: (text: string) => void
+  exit: (code: number) => void
+  /** Where signal handlers go (`process` in the real command). */
+  signals: { on: (signal: NodeJS.Signals, handler: (signal: NodeJS.Signals) => void) => unknown }
+}
+
+export const processIo: CommandIo = {
+  stdout: (text) => { process.stdout.write(text) },
+  stderr: (text) => { process.stderr.write(text) },
+  exit: (code) => process.exit(code),
+  signals: process
+}
+
+/** Runs the command; resolves with the listening server (or `undefined` for --help, --version, bad flags). */
+export async function main (argv: string[], io: CommandIo = processIo): Promise<FastifyInstance | undefined> {
+  let config
+  try {
+    config = parseFlags(argv)
+  } catch (err) {
+    if (!(err instanceof FlagError)) throw err
+    io.stderr(`fastify-tus: ${err.message}\nRun fastify-tus --help for the flags.\n`)
+    io.exit(2)
+    return undefined
+  }
+  if (config === 'help') {
+    io.stdout(`${HELP}\n`)
+    return undefined
+  }
+  if (config === 'version') {
+    io.stdout(`fastify-tus ${version()}\n`)
+    return undefined
+  }
+
+  const app = await buildServer(config)
+  const address = await app.listen({ host: config.host, port: config.port })
+  io.stdout(`fastify-tus: tus server listening on ${address}${config.basePath} (uploads in ${config.uploadDir})\n`)
+
+  let stopping = false
+  const stop = (signal: NodeJS.Signals): void => {
+    if (stopping) {
+      app.log.warn({ signal }, 'second signal: exiting now')
+      io.exit(1)
+      return
+    }
+    stopping = true
+    app.log.info({ signal }, 'shutting down')
+    const force = setTimeout(() => {
+      app.log.warn('shutdown timeout reached: exiting with requests in flight')
+      io.exit(1)
+    }, config.shutdownTimeout)
+    force.unref()
+    app.close().then(() => {
+      clearTimeout(force)
+      io.exit(0)
+    }, (err: unknown) => {
+      app.log.error({ err }, 'error while shutting down')
+      io.exit(1)
+    })
+  }
+  io.signals.on('SIGTERM', stop)
+  io.signals.on('SIGINT', stop)
+  return app
+}
+
+/** The package version, from bin/ (sources) or dist/bin/ (the build). */
+function version (): string {
+  for (const relative of ['../package.json', '../../package.json']) {
+    const url = new URL(relative, import.meta.url)
+    if (existsSync(url)) {
+      const pkg = JSON.parse(readFileSync(url, 'utf8')) as { name?: string, version?: string }
+      if (pkg.name === 'fastify-tus' && pkg.version !== undefined) return pkg.version
+    }
+  }
+  return 'unknown'
+}

@@ -1,0 +1,71 @@
+/** The command's logic in-process: output, exit codes, signals and shutdown. */
+import { EventEmitter } from 'node:events'
+import { setTimeout as sleep } from 'node:timers/promises'
+import t from 'tap'
+import { main, type CommandIo } from '../bin/main.js'
+import { tempDir } from './helpers/app.js'
+
+function fakeIo (): CommandIo & { out: string, err: string, codes: number[], emitter: EventEmitter } {
+  const emitter = new EventEmitter()
+  const io = {
+    out: '',
+    err: '',
+    codes: [] as number[],
+    emitter,
+    stdout: (text: string) => { io.out += text },
+    stderr: (text: string) => { io.err += text },
+    exit: (code: number) => { io.codes.push(code) },
+    signals: emitter
+  }
+  return io
+}
+
+t.test('help, version, bad flags', async (t) => {
+  const io = fakeIo()
+  t.equal(await main(['--help'], io), undefined)
+  t.match(io.out, /Usage: fastify-tus/)
+  await main(['--version'], io)
+  t.match(io.out, /fastify-tus \d+\.\d+\.\d+/)
+  await main(['--bogus'], io)
+  t.same(io.codes, [2])
+  t.match(io.err, /Run fastify-tus --help/)
+})
+
+t.test('listens, prints the URL, shuts down on SIGTERM, exits at once on a second signal', async (t) => {
+  const dir = await tempDir(t)
+  const io = fakeIo()
+  const app = await main(['--host', '127.0.0.1', '--port', '0', '--upload-dir', dir, '--log-level', 'silent'], io)
+  t.ok(app)
+  const url = /listening on (\S+)/.exec(io.out)?.[1] as string
+  t.match(url, /^http:\/\/127\.0\.0\.1:\d+\/files\/$/)
+  const options = await fetch(url, { method: 'OPTIONS' })
+  t.equal(options.status, 204)
+  io.emitter.emit('SIGTERM', 'SIGTERM')
+  io.emitter.emit('SIGINT', 'SIGINT')
+  t.same(io.codes, [1], 'the second signal exits with 1 at once')
+  for (let i = 0; i < 100 && io.codes.length < 2; i++) await sleep(20)
+  t.same(io.codes, [1, 0], 'the graceful close exits with 0')
+})
+
+t.test('the shutdown timeout forces the exit', async (t) => {
+  const dir = await tempDir(t)
+  const io = fakeIo()
+  const app = await main(['--host', '127.0.0.1', '--port', '0', '--upload-dir', dir, '--log-level', 'silent',
+    '--shutdown-timeout', '100ms', '--acquire-lock-timeout', '2s'], io)
+  if (app === undefined) throw new Error('no server')
+  const url = /listening on (\S+)/.exec(io.out)?.[1] as string
+  const created = await fetch(url, { method: 'POST', headers: { 'Tus-Resumable': '1.0.0', 'Upload-Length': '1' } })
+  const location = created.headers.get('location') as string
+  // someone holds the upload and ignores release requests: a HEAD waits, and so does close()
+  const stubborn = await app.tus.options.locker.lock(location.split('/').pop() as string, {
+    signal: new AbortController().signal, onReleaseRequested: () => {}
+  })
+  const waiting = fetch(location, { method: 'HEAD', headers: { 'Tus-Resumable': '1.0.0' } }).catch(() => undefined)
+  await sleep(100)
+  io.emitter.emit('SIGTERM', 'SIGTERM')
+  await sleep(400)
+  t.same(io.codes, [1], 'exited with 1 when the grace period ended')
+  await stubborn.unlock()
+  await waiting
+  for (let i = 0; i < 100 && io.codes.length < 2; i++) await sleep(20)
+})

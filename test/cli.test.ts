@@ -1,0 +1,135 @@
+/**
+ * The `fastify-tus` command: flags, a first upload, graceful shutdown, and two processes
+ * sharing one upload directory through the file locker.
+ */
+import { readFile } from 'node:fs/promises'
+import { join } from 'node:path'
+import { setTimeout as sleep } from 'node:timers/promises'
+import t from 'tap'
+import { FlagError, parseDuration, parseFlags, parseSize } from '../bin/flags.js'
+import { tempDir } from './helpers/app.js'
+import { BUILT_COMMAND, runCommand, startServer } from './helpers/cli.js'
+import { rawRequest } from './helpers/http.js'
+
+const TUS = { 'Tus-Resumable': '1.0.0' }
+
+t.test('flags', async (t) => {
+  const config = parseFlags([])
+  t.match(config, {
+    host: '0.0.0.0',
+    port: 8080,
+    basePath: '/files/',
+    uploadDir: './uploads',
+    maxSize: 0,
+    networkTimeout: 60_000,
+    acquireLockTimeout: 20_000,
+    shutdownTimeout: 10_000,
+    behindProxy: false,
+    disableTermination: false,
+    logLevel: 'info'
+  })
+  t.match(parseFlags(['--port', '0', '--base-path', '/up', '--max-size', '10MiB', '--network-timeout', '500ms',
+    '--acquire-lock-timeout', '2', '--behind-proxy', '--disable-termination', '--disable-download', '--relative-location']), {
+    port: 0,
+    basePath: '/up/',
+    maxSize: 10 * 1024 * 1024,
+    networkTimeout: 500,
+    acquireLockTimeout: 2000,
+    behindProxy: true,
+    disableTermination: true,
+    disableDownload: true,
+    relativeLocation: true
+  })
+  t.equal(parseFlags(['--help']), 'help')
+  t.equal(parseFlags(['-v']), 'version')
+  t.equal(parseDuration('x', '1.5m', 0), 90_000)
+  t.equal(parseDuration('x', '2h', 0), 7_200_000)
+  t.equal(parseSize('x', '2GB'), 2e9)
+  t.equal(parseSize('x', '1 kib'), 1024)
+  for (const bad of [['--port', '70000'], ['--port', 'x'], ['--base-path', 'files'], ['--max-size', '-1'],
+    ['--max-size', '99999999999TB'], ['--network-timeout', '0'], ['--network-timeout', '1d'], ['--log-level', 'loud'],
+    ['--upload-dir', ''], ['--nope'], ['extra']]) {
+    t.throws(() => parseFlags(bad), FlagError, bad.join(' '))
+  }
+})
+
+t.test('--help, --version and bad flags', async (t) => {
+  const help = await runCommand(['--help'])
+  t.equal(help.code, 0)
+  t.match(help.stdout, /--upload-dir DIR/)
+  const version = await runCommand(['--version'], BUILT_COMMAND)
+  t.equal(version.code, 0)
+  t.match(version.stdout, /^fastify-tus \d+\.\d+\.\d+/)
+  const bad = await runCommand(['--port', 'x'])
+  t.equal(bad.code, 2)
+  t.match(bad.stderr, /--port must be/)
+})
+
+t.test('the built command serves a first upload from a fresh directory', async (t) => {
+  const dir = await tempDir(t)
+  const uploads = join(dir, 'nested', 'uploads')
+  const server = await startServer(t, ['--port', '0', '--upload-dir', uploads, '--log-level', 'warn'], BUILT_COMMAND)
+  t.match(server.url, /^http:\/\/127\.0\.0\.1:\d+\/files\/$/)
+  const created = await fetch(server.url, { method: 'POST', headers: { ...TUS, 'Upload-Length': '5' } })
+  t.equal(created.status, 201)
+  const location = created.headers.get('location') as string
+  const patched = await fetch(location, {
+    method: 'PATCH',
+    headers: { ...TUS, 'Upload-Offset': '0', 'Content-Type': 'application/offset+octet-stream' },
+    body: 'hello'
+  })
+  t.equal(patched.status, 204)
+  t.equal(await (await fetch(location)).text(), 'hello')
+  t.equal(await readFile(join(uploads, location.split('/').pop() as string), 'utf8'), 'hello')
+})
+
+t.test('SIGTERM: in-flight bodies get 503, their bytes stay, the process exits', async (t) => {
+  const dir = await tempDir(t)
+  const server = await startServer(t, ['--port', '0', '--upload-dir', dir, '--log-level', 'warn'])
+  const created = await fetch(server.url, { method: 'POST', headers: { ...TUS, 'Upload-Length': '1000' } })
+  const path = new URL(created.headers.get('location') as string).pathname
+  const request = rawRequest(server.port, 'PATCH', path, {
+    ...TUS, 'Content-Type': 'application/offset+octet-stream', 'Upload-Offset': '0', 'Content-Length': '1000'
+  })
+  request.write(Buffer.alloc(300, 7))
+  await sleep(300)
+  const started = Date.now()
+  server.child.kill('SIGTERM')
+  const response = await request.response
+  t.equal(response?.status, 503)
+  t.match(response?.body, /ERR_SERVER_SHUTDOWN/)
+  t.equal(await server.exited, 0)
+  t.ok(Date.now() - started < 5000, 'exits promptly')
+  const info = await readFile(join(dir, path.split('/').pop() as string))
+  t.equal(info.length, 300, 'bytes received before the shutdown are kept')
+})
+
+t.test('two processes on one directory hand an upload over through the file locker', async (t) => {
+  const dir = await tempDir(t)
+  const a = await startServer(t, ['--port', '0', '--upload-dir', dir, '--log-level', 'warn'])
+  const b = await startServer(t, ['--port', '0', '--upload-dir', dir, '--log-level', 'warn'])
+  const created = await fetch(a.url, { method: 'POST', headers: { ...TUS, 'Upload-Length': '1000' } })
+  const path = new URL(created.headers.get('location') as string).pathname
+  const stalled = rawRequest(a.port, 'PATCH', path, {
+    ...TUS, 'Content-Type': 'application/offset+octet-stream', 'Upload-Offset': '0', 'Content-Length': '1000'
+  })
+  stalled.write(Buffer.alloc(400, 8))
+  await sleep(300)
+  const started = Date.now()
+  const head = await fetch(`http://127.0.0.1:${b.port}${path}`, { method: 'HEAD', headers: TUS })
+  const waited = Date.now() - started
+  t.equal(head.status, 200)
+  t.equal(head.headers.get('upload-offset'), '400')
+  t.ok(waited < 2000, `B got the lock from A in ${waited} ms`)
+  const old = await stalled.response
+  t.equal(old?.status, 400)
+  t.match(old?.body, /ERR_UPLOAD_INTERRUPTED/)
+  const rest = await fetch(`http://127.0.0.1:${b.port}${path}`, {
+    method: 'PATCH',
+    headers: { ...TUS, 'Upload-Offset': '400', 'Content-Type': 'application/offset+octet-stream' },
+    body: Buffer.alloc(600, 9)
+  })
+  t.equal(rest.status, 204)
+  const bytes = await readFile(join(dir, path.split('/').pop() as string))
+  t.same(bytes, Buffer.concat([Buffer.alloc(400, 8), Buffer.alloc(600, 9)]))
+})
