@@ -5,6 +5,7 @@ import { join } from 'node:path'
 import { fileURLToPath } from 'node:url'
 import t from 'tap'
 import { tempDir } from './helpers/app.js'
+import { childEnv } from './helpers/env.js'
 
 const root = fileURLToPath(new URL('../', import.meta.url))
 const tsx = import.meta.resolve('tsx')
@@ -13,7 +14,7 @@ t.test('examples/basic.ts stores an upload in ./uploads', async (t) => {
   const cwd = await tempDir(t)
   const child = spawn(process.execPath, ['--import', tsx, join(root, 'examples/basic.ts')], {
     cwd,
-    env: { ...process.env, NODE_OPTIONS: '', PORT: '0' },
+    env: childEnv({ PORT: '0' }),
     stdio: ['ignore', 'pipe', 'pipe']
   })
   t.teardown(() => { child.kill('SIGKILL') })

@@ -6,13 +6,10 @@ import { spawn, type ChildProcess } from 'node:child_process'
 import { createServer } from 'node:net'
 import { fileURLToPath } from 'node:url'
 import type { Test } from 'tap'
+import { childEnv } from './env.js'
 
 const root = fileURLToPath(new URL('../../', import.meta.url))
-/**
- * The command from source (through tsx), so it never runs stale. Children run without tap's
- * coverage hooks (their reports would clash with the in-process ones); `bin/main.ts` is covered
- * in-process by test/cli-main.test.ts.
- */
+/** The command from source (through tsx), so it never runs stale. */
 export const SOURCE_COMMAND = [process.execPath, '--import', 'tsx', 'bin/fastify-tus.ts']
 /** The built command, as `npx fastify-tus` runs it. */
 export const BUILT_COMMAND = [process.execPath, 'dist/bin/fastify-tus.js']
@@ -43,7 +40,7 @@ export async function startServer (t: Test, args: string[], command = SOURCE_COM
   const [bin, ...pre] = command as [string, ...string[]]
   const child = spawn(bin, [...pre, '--host', '127.0.0.1', ...args], {
     cwd: root,
-    env: { ...process.env, NODE_OPTIONS: '' },
+    env: childEnv(),
     stdio: ['ignore', 'pipe', 'pipe']
   })
   let output = ''
@@ -73,7 +70,7 @@ export async function startServer (t: Test, args: string[], command = SOURCE_COM
 /** Runs the command to completion (for --help, bad flags …). */
 export async function runCommand (args: string[], command = SOURCE_COMMAND): Promise<{ code: number | null, stdout: string, stderr: string }> {
   const [bin, ...pre] = command as [string, ...string[]]
-  const child = spawn(bin, [...pre, ...args], { cwd: root, env: { ...process.env, NODE_OPTIONS: '' } })
+  const child = spawn(bin, [...pre, ...args], { cwd: root, env: childEnv() })
   let stdout = ''
   let stderr = ''
   child.stdout.on('data', (chunk) => { stdout += String(chunk) })
