@@ -38,6 +38,8 @@ declare module 'fastify' {
 }
 
 export { Tus, UploadSession } from './tus.js'
+export type { TusEvents, UploadEvent, ProgressEvent, ChunkEvent, LockWaitEvent } from './tus.js'
+export type { Action, TusHooks, HookName, HooksOption, PreCreateResult, PreFinishResult, Progress, UploadDraft } from './hooks.js'
 export type { TusPluginOptions, DataOptions, FunctionalOptions, ResolvedOptions } from './options.js'
 export * as errors from './errors.js'
 export { parseMetadata, serializeMetadata } from './headers.js'

@@ -11,6 +11,7 @@ import { isLocker, type Locker } from '../locks/locker.js'
 import { MemoryLocker } from '../locks/memory.js'
 import { isDataStore, type DataStore } from '../stores/store.js'
 import { InvalidOption } from './errors.js'
+import { HOOK_NAMES, type HookName, type HooksOption } from './hooks.js'
 
 export const DataOptionsSchema = Type.Object({
   /** URL path of the upload collection. Default `/files/`. */
@@ -28,7 +29,9 @@ export const DataOptionsSchema = Type.Object({
   /** Do not offer DELETE (`termination`). Default false. */
   disableTermination: Type.Boolean({ default: false }),
   /** Do not offer GET downloads. Default false. */
-  disableDownload: Type.Boolean({ default: false })
+  disableDownload: Type.Boolean({ default: false }),
+  /** Milliseconds between `onUploadProgress` calls while a body streams in. Default 1000. */
+  progressInterval: Type.Integer({ minimum: 1, default: 1000 })
 })
 
 export type DataOptions = Static<typeof DataOptionsSchema>
@@ -40,6 +43,8 @@ export interface FunctionalOptions {
   locker?: Locker
   /** Makes the id of a new upload. Must return 1–100 characters of `[A-Za-z0-9_-]`. Default: 32 random hex digits. */
   generateId?: (request: FastifyRequest) => string | Promise<string>
+  /** Lifecycle hooks, one function or a list per name (see docs/hooks.md). More with `app.tus.addHook`. */
+  hooks?: HooksOption
 }
 
 /** What `app.register(tus, options)` accepts. */
@@ -49,10 +54,11 @@ export interface ResolvedOptions extends DataOptions {
   store: DataStore
   locker: Locker
   generateId: ((request: FastifyRequest) => string | Promise<string>) | undefined
+  hooks: HooksOption
 }
 
 const dataKeys = new Set(Object.keys(DataOptionsSchema.properties))
-const functionalKeys = new Set(['store', 'locker', 'generateId'])
+const functionalKeys = new Set(['store', 'locker', 'generateId', 'hooks'])
 
 export function resolveOptions (input: unknown): Readonly<ResolvedOptions> {
   if (typeof input !== 'object' || input === null) throw new InvalidOption('options', 'must be an object')
@@ -78,6 +84,7 @@ export function resolveOptions (input: unknown): Readonly<ResolvedOptions> {
   if (!isDataStore(given.store)) throw new InvalidOption('store', 'must be a store with create(), get() and write() methods')
   if (given.locker !== undefined && !isLocker(given.locker)) throw new InvalidOption('locker', 'must be a locker with a lock() method')
   if (given.generateId !== undefined && typeof given.generateId !== 'function') throw new InvalidOption('generateId', 'must be a function')
+  const hooks = checkHooks(given.hooks)
 
   const path = options.path.endsWith('/') ? options.path : `${options.path}/`
   return Object.freeze({
@@ -85,8 +92,20 @@ export function resolveOptions (input: unknown): Readonly<ResolvedOptions> {
     path,
     store: given.store,
     locker: (given.locker as Locker | undefined) ?? new MemoryLocker(),
-    generateId: given.generateId as ResolvedOptions['generateId']
+    generateId: given.generateId as ResolvedOptions['generateId'],
+    hooks
   })
+}
+
+function checkHooks (value: unknown): HooksOption {
+  if (value === undefined) return {}
+  if (typeof value !== 'object' || value === null) throw new InvalidOption('hooks', 'must be an object of hook functions')
+  for (const [name, fns] of Object.entries(value)) {
+    if (!HOOK_NAMES.includes(name as HookName)) throw new InvalidOption(`hooks.${name}`, `is not a hook; hooks are ${HOOK_NAMES.join(', ')}`)
+    const list: unknown[] = Array.isArray(fns) ? fns : [fns]
+    if (!list.every((fn) => typeof fn === 'function')) throw new InvalidOption(`hooks.${name}`, 'must be a function or a list of functions')
+  }
+  return { ...(value as HooksOption) }
 }
 
 /** Options Fastify itself reads from a plugin's options object. */

@@ -37,6 +37,8 @@ export async function routes (instance: FastifyInstance, { tus }: RoutesOptions)
     return payload
   })
 
+  instance.addHook('onResponse', async (request) => { await tus.afterResponse(request) })
+
   const collection: Table = { OPTIONS: handleOptions, POST: handlePost }
   const upload: Table = { OPTIONS: handleOptions, HEAD: handleHead, PATCH: handlePatch }
   if (tus.canTerminate) upload.DELETE = handleDelete

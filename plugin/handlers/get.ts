@@ -14,6 +14,7 @@ export async function handleGet (tus: Tus, request: FastifyRequest, reply: Fasti
   const store = tus.store
   if (!canServe(store)) throw new Error('the store cannot serve downloads')
   const info = await store.get(id)
+  await tus.hooks.run('authorize', request, info, 'get')
   if (!isComplete(info)) throw new errors.IncompleteUpload()
   const stream = await store.read(id)
   reply.header('Content-Type', 'application/octet-stream')

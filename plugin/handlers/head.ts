@@ -8,6 +8,7 @@ import type { Tus } from '../tus.js'
 export async function handleHead (tus: Tus, request: FastifyRequest, reply: FastifyReply): Promise<void> {
   checkVersionIfPresent(request)
   const id = uploadId(request)
+  await tus.authorize(request, id, 'head')
   const info = await tus.withLock(request, id, async () => await tus.store.get(id))
   reply.header('Cache-Control', 'no-store')
   setUploadHeaders(reply, info)

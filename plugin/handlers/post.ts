@@ -1,40 +1,56 @@
 /**
  * POST on the collection: `creation`, `creation-defer-length` and `creation-with-upload`.
+ * Order: authorize (before anything is named or sized), header checks, preCreate, create,
+ * postCreate, the body, and preFinish if that completed the upload.
  */
 import { randomBytes } from 'node:crypto'
 import type { FastifyReply, FastifyRequest } from 'fastify'
-import { canDeferLength, type NewUpload } from '../../stores/store.js'
+import { canDeferLength, isComplete, type NewUpload } from '../../stores/store.js'
 import { contentLength, hasTusBody, requireVersion } from '../checks.js'
 import * as errors from '../errors.js'
 import { header, parseInteger, parseMetadata } from '../headers.js'
+import { runPreCreate, type UploadDraft } from '../hooks.js'
 import { endError, receive } from '../receive.js'
 import { UPLOAD_ID, type Tus } from '../tus.js'
 
 export async function handlePost (tus: Tus, request: FastifyRequest, reply: FastifyReply): Promise<void> {
   requireVersion(request)
+  await tus.hooks.run('authorize', request, undefined, 'create')
   const size = uploadLength(tus, request)
   const metadata = parseMetadata(header(request.headers, 'upload-metadata'))
   const withBody = hasTusBody(request)
-  if (withBody) {
-    if (tus.closing) throw new errors.ServerShutdown()
-    const declared = contentLength(request)
-    if (declared !== undefined && size !== undefined && declared > size) throw new errors.UploadSizeExceeded()
-  }
+  if (withBody && tus.closing) throw new errors.ServerShutdown()
 
-  const upload: NewUpload = { id: await newId(tus, request), metadata }
-  if (size !== undefined) upload.size = size
-  const info = await tus.store.create(upload)
+  let draft: UploadDraft = { id: await newId(tus, request), metadata }
+  if (size !== undefined) draft.size = size
+  let hookLimit: number | undefined
+  if (tus.hooks.has('preCreate')) {
+    ({ draft, maxSize: hookLimit } = await runPreCreate(tus.hooks, request, draft))
+    if (!UPLOAD_ID.test(draft.id)) throw new Error(`preCreate returned an invalid upload id ${JSON.stringify(draft.id)}`)
+  }
+  const limit = tus.sizeLimit({ maxSize: hookLimit })
+  if (size !== undefined && size > limit) throw new errors.MaxSizeExceeded(limit)
+  const declared = contentLength(request)
+  if (withBody && declared !== undefined && size !== undefined && declared > size) throw new errors.UploadSizeExceeded()
+
+  const upload: NewUpload = { ...draft }
+  if (hookLimit !== undefined) upload.maxSize = hookLimit
+  let info = await tus.store.create(upload)
   request.log.info({ uploadId: info.id, size }, 'tus upload created')
+  tus.emit('upload-created', { request, upload: info })
+  await tus.notify(request, 'postCreate', info)
   reply.header('Location', tus.location(request, info.id))
 
   if (withBody) {
     const received = await tus.withLock(request, info.id, async (session) => await receive(tus, request, session, info))
+    info = { ...info, offset: received.offset }
     reply.header('Upload-Offset', String(received.offset))
     // the upload exists whatever happened to the body: the client learns its URL and offset,
     // except when it sent more than it declared
     if (received.reason === 'too-large') throw endError(received.reason)
   }
-  reply.code(201).send()
+  const body = isComplete(info) ? await tus.finish(request, reply, info) : undefined
+  reply.code(201).send(body)
 }
 
 /** The declared length, or `undefined` for a deferred one; every malformed combination is a 400. */
@@ -51,7 +67,7 @@ function uploadLength (tus: Tus, request: FastifyRequest): number | undefined {
   if (size === undefined) {
     throw new errors.InvalidUploadLength(length === undefined ? 'is required (or Upload-Defer-Length: 1)' : 'must be a non-negative integer')
   }
-  if (tus.options.maxSize > 0 && size > tus.options.maxSize) throw new errors.MaxSizeExceeded(tus.options.maxSize)
+  if (size > tus.sizeLimit({})) throw new errors.MaxSizeExceeded(tus.options.maxSize)
   return size
 }
 
