@@ -12,7 +12,7 @@ import {
   canDeferLength, canServe, canTerminate
 } from '../stores/store.js'
 import type { DataStore, UploadInfo } from '../stores/store.js'
-import type { EndReason, UploadBody } from './body.js'
+import type { EndReason, StopReason, UploadBody } from './body.js'
 import * as errors from './errors.js'
 import { HookRegistry, HOOK_NAMES, type Action, type HookName, type TusHooks } from './hooks.js'
 import type { ResolvedOptions } from './options.js'
@@ -23,9 +23,11 @@ export const UPLOAD_ID = /^[A-Za-z0-9_-]{1,100}$/
 /** One request's hold on an upload: a release request or a shutdown stops its body. */
 export class UploadSession {
   body: UploadBody | undefined
-  stopped: 'interrupted' | 'lost' | 'shutdown' | undefined
+  stopped: StopReason | undefined
+  /** What the client gets when a hook stopped the upload (`Tus.stopUpload`). */
+  stopError: Error | undefined
 
-  stop (reason: 'interrupted' | 'lost' | 'shutdown'): void {
+  stop (reason: StopReason): void {
     this.stopped ??= reason
     this.body?.stop(this.stopped)
   }
@@ -88,6 +90,7 @@ export class Tus extends EventEmitter<TusEvents> {
   basePath: string
   #closing = false
   readonly #sessions = new Set<UploadSession>()
+  readonly #requestSessions = new WeakMap<FastifyRequest, UploadSession>()
 
   readonly #closed = new AbortController()
 
@@ -177,6 +180,21 @@ export class Tus extends EventEmitter<TusEvents> {
     return this.hooks.has('onUploadProgress') || this.listenerCount('upload-progress') > 0
   }
 
+  /**
+   * Stops the upload whose body `request` is sending (tusd's `StopUpload`), typically from an
+   * `onUploadProgress` hook or an `upload-progress` listener: the body ends, the upload is
+   * terminated (when the store can remove uploads) so it cannot be resumed, and the client gets
+   * `error` (default 400 `ERR_UPLOAD_STOPPED`). Returns `false` when the request is not sending
+   * a body any more (too late: the chunk was already stored).
+   */
+  stopUpload (request: FastifyRequest, error?: Error): boolean {
+    const session = this.#requestSessions.get(request)
+    if (session === undefined || session.body?.reason !== undefined || session.stopped !== undefined) return false
+    session.stopError = error
+    session.stop('stopped')
+    return true
+  }
+
   /** The most bytes an upload may have: the plugin's `maxSize` and the upload's own limit. */
   sizeLimit (upload: Pick<UploadInfo, 'maxSize'>): number {
     const global = this.options.maxSize > 0 ? this.options.maxSize : Number.POSITIVE_INFINITY
@@ -224,11 +242,13 @@ export class Tus extends EventEmitter<TusEvents> {
       session.stop(reason === 'lost' ? 'lost' : 'interrupted')
     })
     this.#sessions.add(session)
+    this.#requestSessions.set(request, session)
     if (this.#closing) session.stop('shutdown')
     try {
       return await work(session)
     } finally {
       this.#sessions.delete(session)
+      this.#requestSessions.delete(request)
       await lock.unlock().catch((err: unknown) => request.log.warn({ err, uploadId: id }, 'tus unlock failed'))
     }
   }

@@ -10,7 +10,7 @@ import { contentLength, hasTusBody, requireVersion } from '../checks.js'
 import * as errors from '../errors.js'
 import { header, parseInteger, parseMetadata } from '../headers.js'
 import { runPreCreate, type UploadDraft } from '../hooks.js'
-import { endError, receive } from '../receive.js'
+import { receive } from '../receive.js'
 import { UPLOAD_ID, type Tus } from '../tus.js'
 
 export async function handlePost (tus: Tus, request: FastifyRequest, reply: FastifyReply): Promise<void> {
@@ -46,8 +46,13 @@ export async function handlePost (tus: Tus, request: FastifyRequest, reply: Fast
     info = { ...info, offset: received.offset }
     reply.header('Upload-Offset', String(received.offset))
     // the upload exists whatever happened to the body: the client learns its URL and offset,
-    // except when it sent more than it declared
-    if (received.reason === 'too-large') throw endError(received.reason)
+    // except when it sent more than it declared or a hook stopped (and removed) it
+    if (received.reason === 'stopped') {
+      reply.removeHeader('Location')
+      reply.removeHeader('Upload-Offset')
+      throw received.error
+    }
+    if (received.reason === 'too-large') throw received.error
   }
   const body = isComplete(info) ? await tus.finish(request, reply, info) : undefined
   reply.code(201).send(body)
