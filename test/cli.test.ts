@@ -40,6 +40,12 @@ t.test('flags', async (t) => {
     disableDownload: true,
     relativeLocation: true
   })
+  t.match(parseFlags(['--expiration', '1h', '--expiration-interval', '30s', '--disable-cors', '--cors-allow-origin', 'https://a\\.example',
+    '--cors-allow-credentials', '--disable-concatenation']), {
+    expiration: 3_600_000, expirationInterval: 30_000, disableCors: true, corsAllowOrigin: /https:\/\/a\.example/, corsAllowCredentials: true, disableConcatenation: true
+  })
+  t.equal(parseFlags([]).expiration, 0)
+  t.throws(() => parseFlags(['--cors-allow-origin', '(']), FlagError)
   t.equal(parseFlags(['--help']), 'help')
   t.equal(parseFlags(['-v']), 'version')
   t.equal(parseDuration('x', '1.5m', 0), 90_000)
