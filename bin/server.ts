@@ -48,6 +48,12 @@ export async function buildServer (config: CliConfig): Promise<FastifyInstance> 
     acquireLockTimeout: config.acquireLockTimeout,
     disableTermination: config.disableTermination,
     disableDownload: config.disableDownload,
+    disableConcatenation: config.disableConcatenation,
+    expiration: config.expiration,
+    expirationInterval: config.expiration > 0 ? config.expirationInterval : 0,
+    cors: config.disableCors
+      ? false
+      : { origin: config.corsAllowOrigin, credentials: config.corsAllowCredentials },
     progressInterval: config.hooks.progressInterval,
     hooks: hooks?.hooks
   })

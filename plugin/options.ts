@@ -11,6 +11,7 @@ import { isLocker, type Locker } from '../locks/locker.js'
 import { MemoryLocker } from '../locks/memory.js'
 import { isDataStore, type DataStore } from '../stores/store.js'
 import { InvalidOption } from './errors.js'
+import { resolveCors, type CorsOptions, type ResolvedCors } from './cors.js'
 import { HOOK_NAMES, type HookName, type HooksOption } from './hooks.js'
 
 export const DataOptionsSchema = Type.Object({
@@ -30,8 +31,14 @@ export const DataOptionsSchema = Type.Object({
   disableTermination: Type.Boolean({ default: false }),
   /** Do not offer GET downloads. Default false. */
   disableDownload: Type.Boolean({ default: false }),
+  /** Do not offer `concatenation` (parallel uploads). Default false. */
+  disableConcatenation: Type.Boolean({ default: false }),
   /** Milliseconds between `onUploadProgress` calls while a body streams in. Default 1000. */
-  progressInterval: Type.Integer({ minimum: 1, default: 1000 })
+  progressInterval: Type.Integer({ minimum: 1, default: 1000 }),
+  /** Unfinished uploads expire this many ms after their last write (`expiration`); 0 = never. Default 0. */
+  expiration: Type.Integer({ minimum: 0, default: 0 }),
+  /** Milliseconds between sweeps that delete expired uploads (from `onReady` to `onClose`); 0 = no sweep. Default 0. */
+  expirationInterval: Type.Integer({ minimum: 0, default: 0 })
 })
 
 export type DataOptions = Static<typeof DataOptionsSchema>
@@ -45,6 +52,8 @@ export interface FunctionalOptions {
   generateId?: (request: FastifyRequest) => string | Promise<string>
   /** Lifecycle hooks, one function or a list per name (see docs/hooks.md). More with `app.tus.addHook`. */
   hooks?: HooksOption
+  /** Built-in CORS (on by default: every origin, no credentials); `false` leaves CORS to e.g. `@fastify/cors`. */
+  cors?: boolean | CorsOptions
 }
 
 /** What `app.register(tus, options)` accepts. */
@@ -55,10 +64,11 @@ export interface ResolvedOptions extends DataOptions {
   locker: Locker
   generateId: ((request: FastifyRequest) => string | Promise<string>) | undefined
   hooks: HooksOption
+  cors: ResolvedCors | undefined
 }
 
 const dataKeys = new Set(Object.keys(DataOptionsSchema.properties))
-const functionalKeys = new Set(['store', 'locker', 'generateId', 'hooks'])
+const functionalKeys = new Set(['store', 'locker', 'generateId', 'hooks', 'cors'])
 
 export function resolveOptions (input: unknown): Readonly<ResolvedOptions> {
   if (typeof input !== 'object' || input === null) throw new InvalidOption('options', 'must be an object')
@@ -85,6 +95,7 @@ export function resolveOptions (input: unknown): Readonly<ResolvedOptions> {
   if (given.locker !== undefined && !isLocker(given.locker)) throw new InvalidOption('locker', 'must be a locker with a lock() method')
   if (given.generateId !== undefined && typeof given.generateId !== 'function') throw new InvalidOption('generateId', 'must be a function')
   const hooks = checkHooks(given.hooks)
+  const cors = resolveCors(given.cors)
 
   const path = options.path.endsWith('/') ? options.path : `${options.path}/`
   return Object.freeze({
@@ -93,7 +104,8 @@ export function resolveOptions (input: unknown): Readonly<ResolvedOptions> {
     store: given.store,
     locker: (given.locker as Locker | undefined) ?? new MemoryLocker(),
     generateId: given.generateId as ResolvedOptions['generateId'],
-    hooks
+    hooks,
+    cors
   })
 }
 

@@ -8,6 +8,7 @@ import type { Readable } from 'node:stream'
 import { canTerminate, type UploadInfo } from '../stores/store.js'
 import { UploadBody, type EndReason } from './body.js'
 import { contentLength } from './checks.js'
+import { checksumFor } from './checksum.js'
 import * as errors from './errors.js'
 import type { Tus, UploadSession } from './tus.js'
 
@@ -28,13 +29,23 @@ export async function receive (tus: Tus, request: FastifyRequest, session: Uploa
   const declared = contentLength(request)
   // refuse before reading when the client announces too much
   if (declared !== undefined && declared > limit) throw new errors.UploadSizeExceeded()
+  const verifier = checksumFor(request.raw)
   const started = performance.now()
-  const body = new UploadBody(bodyStream(request), { limit, idleTimeout: tus.options.networkTimeout })
+  const body = new UploadBody(bodyStream(request), { limit, idleTimeout: tus.options.networkTimeout, onData: verifier?.onData })
   session.attach(body)
   const stopProgress = tus.wantsProgress ? reportProgress(tus, request, info, body) : undefined
   let bytes: number
   try {
-    bytes = await tus.store.write(info.id, { offset: info.offset, body })
+    bytes = await tus.store.write(info.id, {
+      offset: info.offset,
+      body,
+      beforeCommit: verifier === undefined ? undefined : () => { verifier.verify(body.reason === 'complete') }
+    })
+  } catch (err) {
+    // a body that did not arrive whole cannot be verified: it was discarded, and the client
+    // learns why it stopped rather than a mismatch
+    if (!(err instanceof errors.ChecksumMismatch) || body.reason === 'complete' || body.reason === undefined) throw err
+    bytes = 0
   } finally {
     // a store that returned (or failed) without reading to the end: stop reading for it
     if (body.reason === undefined) body.stop('interrupted')

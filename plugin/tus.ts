@@ -9,7 +9,7 @@ import { LockTimeout as LockerTimeout } from '../locks/locker.js'
 import type { Lock, ReleaseReason } from '../locks/locker.js'
 import {
   OffsetMismatch, StoreFull as StoreFullError, UploadExists, UploadNotFound as StoreNotFound,
-  canDeferLength, canServe, canTerminate
+  canConcat, canDeferLength, canExpire, canServe, canTerminate, isComplete
 } from '../stores/store.js'
 import type { DataStore, UploadInfo } from '../stores/store.js'
 import type { EndReason, StopReason, UploadBody } from './body.js'
@@ -224,6 +224,33 @@ export class Tus extends EventEmitter<TusEvents> {
     return !this.options.disableDownload && canServe(this.store)
   }
 
+  /** When an unfinished upload expires (`undefined` if it never does). */
+  expiresAt (upload: UploadInfo): Date | undefined {
+    if (this.options.expiration === 0 || isComplete(upload)) return undefined
+    return new Date(upload.updatedAt.getTime() + this.options.expiration)
+  }
+
+  /** 410 for an unfinished upload past its expiry (it may still be on disk until the next sweep). */
+  checkNotExpired (upload: UploadInfo): void {
+    const at = this.expiresAt(upload)
+    if (at !== undefined && at.getTime() <= Date.now()) throw new errors.UploadExpired()
+  }
+
+  /** Sets `Upload-Expires` for an unfinished upload whose last activity was `activity`. */
+  setExpires (reply: FastifyReply, upload: UploadInfo, activity = upload.updatedAt): void {
+    const at = this.expiresAt({ ...upload, updatedAt: activity })
+    if (at !== undefined) reply.header('Upload-Expires', at.toUTCString())
+  }
+
+  /**
+   * Deletes unfinished uploads whose last activity is older than `expiration`; completed uploads
+   * are never touched. Resolves with how many were removed (0 when expiration is off).
+   */
+  async removeExpired (): Promise<number> {
+    if (this.options.expiration === 0 || !canExpire(this.store)) return 0
+    return await this.store.removeExpired(new Date(Date.now() - this.options.expiration))
+  }
+
   /** Ends every body in flight (their bytes are kept); new bodies are refused with 503. */
   shutdown (): void {
     this.#closing = true
@@ -314,7 +341,10 @@ export function isHttpError (err: unknown): err is Error & { statusCode: number 
 function listExtensions (options: ResolvedOptions): string[] {
   const list = ['creation', 'creation-with-upload']
   if (!options.disableTermination && canTerminate(options.store)) list.push('termination')
+  if (!options.disableConcatenation && canConcat(options.store)) list.push('concatenation')
   if (canDeferLength(options.store)) list.push('creation-defer-length')
+  list.push('checksum', 'checksum-trailer')
+  if (options.expiration > 0 && canExpire(options.store)) list.push('expiration')
   return list
 }
 

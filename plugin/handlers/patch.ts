@@ -23,6 +23,8 @@ export async function handlePatch (tus: Tus, request: FastifyRequest, reply: Fas
 
   const result = await tus.withLock(request, id, async (session) => {
     let info = await tus.store.get(id)
+    if (info.concat?.kind === 'final') throw new errors.ModifyFinal()
+    tus.checkNotExpired(info)
     if (offset !== info.offset) throw new errors.MismatchedOffset(offset, info.offset)
     const wasComplete = isComplete(info)
     if (length !== undefined) info = await applyLength(tus, info, length)
@@ -36,6 +38,7 @@ export async function handlePatch (tus: Tus, request: FastifyRequest, reply: Fas
   const body = result.completed ? await tus.finish(request, reply, result.info) : undefined
   if (result.error !== undefined) throw result.error
   reply.header('Upload-Offset', String(result.info.offset))
+  tus.setExpires(reply, result.info, new Date())
   if (body === undefined) {
     reply.code(204).send()
   } else {

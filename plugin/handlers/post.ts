@@ -1,13 +1,15 @@
 /**
  * POST on the collection: `creation`, `creation-defer-length` and `creation-with-upload`.
- * Order: authorize (before anything is named or sized), header checks, preCreate, create,
- * postCreate, the body, and preFinish if that completed the upload.
+ * and `concatenation` (partial and final uploads). Order: authorize (before anything is named
+ * or sized), header checks, preCreate, create (a final one is filled from its parts while they
+ * are locked), postCreate, the body, and preFinish if that completed the upload.
  */
 import { randomBytes } from 'node:crypto'
 import type { FastifyReply, FastifyRequest } from 'fastify'
-import { canDeferLength, isComplete, type NewUpload } from '../../stores/store.js'
+import { canConcat, canDeferLength, isComplete, type Concat, type NewUpload } from '../../stores/store.js'
 import { contentLength, hasTusBody, requireVersion } from '../checks.js'
 import * as errors from '../errors.js'
+import { parseConcat, withParts } from '../concat.js'
 import { header, parseInteger, parseMetadata } from '../headers.js'
 import { runPreCreate, type UploadDraft } from '../hooks.js'
 import { receive } from '../receive.js'
@@ -16,13 +18,32 @@ import { UPLOAD_ID, type Tus } from '../tus.js'
 export async function handlePost (tus: Tus, request: FastifyRequest, reply: FastifyReply): Promise<void> {
   requireVersion(request)
   await tus.hooks.run('authorize', request, undefined, 'create')
-  const size = uploadLength(tus, request)
-  const metadata = parseMetadata(header(request.headers, 'upload-metadata'))
+  const concat = parseConcat(tus, request)
   const withBody = hasTusBody(request)
+  if (concat?.kind === 'final') {
+    if (withBody) throw new errors.ModifyFinal()
+    await withParts(tus, request, concat.parts, async (parts) => {
+      const size = parts.reduce((sum, part) => sum + (part.size ?? 0), 0)
+      await create(tus, request, reply, { concat, size, withBody: false })
+    })
+    return
+  }
+  await create(tus, request, reply, { concat, size: uploadLength(tus, request), withBody })
+}
+
+interface Creation {
+  concat: Concat | undefined
+  size: number | undefined
+  withBody: boolean
+}
+
+async function create (tus: Tus, request: FastifyRequest, reply: FastifyReply, { concat, size, withBody }: Creation): Promise<void> {
+  const metadata = parseMetadata(header(request.headers, 'upload-metadata'))
   if (withBody && tus.closing) throw new errors.ServerShutdown()
 
   let draft: UploadDraft = { id: await newId(tus, request), metadata }
   if (size !== undefined) draft.size = size
+  if (concat !== undefined) draft.concat = concat
   let hookLimit: number | undefined
   if (tus.hooks.has('preCreate')) {
     ({ draft, maxSize: hookLimit } = await runPreCreate(tus.hooks, request, draft))
@@ -36,15 +57,21 @@ export async function handlePost (tus: Tus, request: FastifyRequest, reply: Fast
   const upload: NewUpload = { ...draft }
   if (hookLimit !== undefined) upload.maxSize = hookLimit
   let info = await tus.store.create(upload)
-  request.log.info({ uploadId: info.id, size }, 'tus upload created')
+  request.log.info({ uploadId: info.id, size, concat: concat?.kind }, 'tus upload created')
+  if (concat?.kind === 'final' && canConcat(tus.store)) {
+    await tus.store.concat(info.id, concat.parts)
+    info = { ...info, offset: info.size ?? 0 }
+  }
   tus.emit('upload-created', { request, upload: info })
   await tus.notify(request, 'postCreate', info)
   reply.header('Location', tus.location(request, info.id))
+  tus.setExpires(reply, info, new Date())
 
   if (withBody) {
     const received = await tus.withLock(request, info.id, async (session) => await receive(tus, request, session, info))
     info = { ...info, offset: received.offset }
     reply.header('Upload-Offset', String(received.offset))
+    tus.setExpires(reply, info, new Date())
     // the upload exists whatever happened to the body: the client learns its URL and offset,
     // except when it sent more than it declared or a hook stopped (and removed) it
     if (received.reason === 'stopped') {
