@@ -4,7 +4,8 @@
  * - every request needs `Authorization: Bearer <token>`; the token names a user (401 otherwise);
  * - `preCreate` stamps the upload with its owner (whatever the client put in its metadata) and
  *   gives it the owner's size limit (413 beyond it);
- * - `authorize` lets only the owner touch an upload afterwards: HEAD, PATCH, GET, DELETE (403);
+ * - `authorize` lets only the owner touch an upload afterwards: HEAD, PATCH, GET, DELETE (403),
+ *   and `preCreate` lets a final upload (concatenation) combine only the owner's own parts;
  * - `onUploadComplete` moves the finished file to `completed/<user>/<id>-<filename>`.
  *
  * Run: npx tsx examples/auth-hooks.ts, then for instance
@@ -64,12 +65,20 @@ await app.register(tus, {
       if (upload !== undefined && upload.metadata.owner !== user.name) throw new Forbidden()
     },
     // the owner is the authenticated user, not what the client claims
-    preCreate: (request) => {
+    preCreate: async (request, upload) => {
       const user = userOf(request)
+      // concatenation: a final upload may only combine the user's own partial uploads
+      if (upload.concat?.kind === 'final') {
+        for (const part of upload.concat.parts) {
+          if ((await store.get(part)).metadata.owner !== user.name) throw new Forbidden()
+        }
+      }
       return { metadata: { owner: user.name }, maxSize: user.maxSize }
     },
     // after the response that completed the upload: move the file out of the upload area
     onUploadComplete: async (request, upload) => {
+      // a partial upload is only a piece of a later final upload: leave it where it is
+      if (upload.concat?.kind === 'partial') return
       const owner = upload.metadata.owner ?? 'unknown'
       const name = basename(upload.metadata.filename ?? 'upload').replace(/[^\w.-]/g, '_')
       const directory = join(completed, owner)

@@ -83,6 +83,17 @@ t.test('examples/auth-hooks.ts: bearer tokens, owners, per-user limits, complete
   t.equal((await fetch(pendingUrl, { method: 'HEAD', headers: bob })).status, 403, 'only the owner may touch it')
   t.equal((await fetch(pendingUrl, { method: 'DELETE', headers: bob })).status, 403)
 
+  const part = await fetch(`${base}/files/`, {
+    method: 'POST',
+    headers: { ...ann, 'Upload-Length': '2', 'Upload-Concat': 'partial', 'Content-Type': 'application/offset+octet-stream' },
+    body: 'ok'
+  })
+  t.equal(part.status, 201)
+  const partUrl = part.headers.get('location') as string
+  t.equal((await fetch(partUrl, { method: 'HEAD', headers: ann })).status, 200, 'a completed partial upload stays for concatenation')
+  t.equal((await fetch(`${base}/files/`, { method: 'POST', headers: { ...bob, 'Upload-Concat': `final;${partUrl}` } })).status, 403, 'bob cannot concatenate ann\'s parts')
+  t.equal((await fetch(`${base}/files/`, { method: 'POST', headers: { ...ann, 'Upload-Concat': `final;${partUrl}` } })).status, 201)
+
   const tooLarge = await fetch(`${base}/files/`, { method: 'POST', headers: { ...bob, 'Upload-Length': String(2 * 1024 * 1024) } })
   t.equal(tooLarge.status, 413, 'bob\'s own limit')
 
