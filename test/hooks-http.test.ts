@@ -164,3 +164,32 @@ t.test('only http: and https: endpoints', async (t) => {
   t.throws(() => new HttpHookTransport({ endpoint: 'ftp://example.com/' }), /http: or https:/)
   t.throws(() => new HttpHookTransport({ endpoint: 'nope' }), TypeError)
 })
+
+t.test('a kept-alive connection closed by the endpoint is replaced without using up an attempt', async (t) => {
+  let connections = 0
+  let requests = 0
+  const server = createServer((socket) => {
+    connections++
+    let data = ''
+    socket.on('data', (chunk) => {
+      data += String(chunk)
+      if (!data.includes('\r\n\r\n') || !data.endsWith('}')) return
+      data = ''
+      requests++
+      if (requests === 2) {
+        // the second request arrives on the kept-alive connection: drop it unanswered
+        socket.resetAndDestroy()
+        return
+      }
+      socket.write('HTTP/1.1 200 OK\r\nContent-Type: application/json\r\nContent-Length: 2\r\nConnection: keep-alive\r\n\r\n{}')
+    })
+    socket.on('error', () => {})
+  })
+  await new Promise<void>((resolve) => server.listen(0, '127.0.0.1', resolve))
+  t.teardown(() => { server.close() })
+  const hook = transport(t, `http://127.0.0.1:${(server.address() as { port: number }).port}/`, { retries: 1 })
+  await hook.invoke(sample())
+  await hook.invoke(sample())
+  t.equal(requests, 3, 'the dropped request was sent again')
+  t.equal(connections, 2, 'on a new connection')
+})

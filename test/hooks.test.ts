@@ -337,3 +337,30 @@ t.test('stopUpload on a store that cannot remove uploads still stops the body', 
   t.equal(JSON.parse(response?.body ?? '{}').code, 'ERR_UPLOAD_STOPPED')
   t.equal((await store.get(path.split('/').pop() as string)).offset, 10, 'the bytes stay; the store cannot remove them')
 })
+
+t.test('stopUpload: a store that fails to remove the upload still answers ERR_UPLOAD_STOPPED; the failure is logged', async (t) => {
+  const lines: string[] = []
+  const store = new MemoryStore()
+  store.remove = async () => { throw new Error('disk on fire') }
+  const app = Fastify({ logger: { level: 'error', stream: { write: (line: string) => { lines.push(line) } } } })
+  t.teardown(async () => await app.close())
+  const terminated: string[] = []
+  await app.register(tus, {
+    store,
+    progressInterval: 20,
+    hooks: {
+      onUploadProgress: (request) => { app.tus.stopUpload(request) },
+      postTerminate: (_request, upload) => { terminated.push(upload.id) }
+    }
+  })
+  await app.listen({ port: 0, host: '127.0.0.1' })
+  const port = (app.server.address() as { port: number }).port
+  const path = await createUpload(app, { 'upload-length': '100' })
+  const patch = rawRequest(port, 'PATCH', path, { 'Tus-Resumable': '1.0.0', 'Content-Type': OCTET, 'Upload-Offset': '0', 'Content-Length': '100' })
+  patch.write(Buffer.alloc(10, 1))
+  const response = await patch.response
+  t.equal(response?.status, 400)
+  t.equal(JSON.parse(response?.body ?? '{}').code, 'ERR_UPLOAD_STOPPED')
+  t.ok(lines.some((line) => line.includes('could not remove a stopped upload') && line.includes('disk on fire')))
+  t.same(terminated, [], 'postTerminate only runs when the upload is gone')
+})

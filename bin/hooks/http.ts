@@ -110,8 +110,21 @@ export class HttpHookTransport implements HookTransport {
     }
   }
 
-  /** One POST; reads at most `sizeLimit + 1` bytes of the answer. */
+  /**
+   * One POST. A kept-alive connection the endpoint closed just as it was reused fails before
+   * the endpoint saw anything: that is tried again on a new connection, as Go's client does.
+   */
   async #post (body: Buffer, headers: OutgoingHttpHeaders, signal: AbortSignal): Promise<Answer> {
+    try {
+      return await this.#postOnce(body, headers, signal)
+    } catch (err) {
+      if (!(err as { reusedSocket?: boolean }).reusedSocket || signal.aborted) throw err
+      return await this.#postOnce(body, headers, signal)
+    }
+  }
+
+  /** Reads at most `sizeLimit + 1` bytes of the answer. */
+  async #postOnce (body: Buffer, headers: OutgoingHttpHeaders, signal: AbortSignal): Promise<Answer> {
     const send = this.endpoint.protocol === 'https:' ? httpsRequest : httpRequest
     return await new Promise<Answer>((resolve, reject) => {
       const request = send(this.endpoint, { method: 'POST', headers, agent: this.#agent, signal }, (response) => {
@@ -135,7 +148,10 @@ export class HttpHookTransport implements HookTransport {
         response.once('error', reject)
         response.once('aborted', () => reject(new Error('hook response aborted')))
       })
-      request.once('error', reject)
+      request.once('error', (err: NodeJS.ErrnoException) => {
+        const stale = request.reusedSocket && (err.code === 'ECONNRESET' || err.code === 'EPIPE')
+        reject(stale ? Object.assign(err, { reusedSocket: true }) : err)
+      })
       request.end(body)
     })
   }
