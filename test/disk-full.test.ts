@@ -27,8 +27,12 @@ t.test('a full disk is a 507, the offset stays true, and the upload recovers', a
   if (problem !== undefined) {
     await rm(root, { recursive: true, force: true })
     const message = `cannot mount a tmpfs here (${problem}): the disk-full test needs root`
-    if (process.env.CI === 'true') t.fail(message)
-    else t.skip(`SKIPPED LOUDLY: ${message}`)
+    if (process.env.CI === 'true') {
+      t.fail(message)
+    } else {
+      process.stderr.write(`\n*** SKIPPED: ${message} ***\n`)
+      t.plan(0, `SKIPPED: ${message}`)
+    }
     return
   }
   t.teardown(async () => {
