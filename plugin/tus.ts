@@ -93,6 +93,8 @@ export class Tus extends EventEmitter<TusEvents> {
   readonly #requestSessions = new WeakMap<FastifyRequest, UploadSession>()
 
   readonly #closed = new AbortController()
+  /** Reads of an upload (HEAD) still waiting for its lock, shared by the requests that join them. */
+  readonly #waitingReads = new Map<string, Promise<UploadInfo>>()
 
   constructor (options: Readonly<ResolvedOptions>) {
     super()
@@ -262,9 +264,9 @@ export class Tus extends EventEmitter<TusEvents> {
    * Takes the upload's lock for the duration of `work`. A newer request for the same upload
    * stops this one's body; waiting longer than `acquireLockTimeout` is a 423.
    */
-  async withLock<T> (request: FastifyRequest, id: string, work: (session: UploadSession) => Promise<T>): Promise<T> {
+  async withLock<T> (request: FastifyRequest, id: string, work: (session: UploadSession) => Promise<T>, shared = false): Promise<T> {
     const session = new UploadSession()
-    const lock = await this.#acquire(request, id, (reason) => {
+    const lock = await this.#acquire(request, id, shared, (reason) => {
       request.log.info({ uploadId: id, reason }, 'tus upload lock release requested')
       session.stop(reason === 'lost' ? 'lost' : 'interrupted')
     })
@@ -280,10 +282,31 @@ export class Tus extends EventEmitter<TusEvents> {
     }
   }
 
-  async #acquire (request: FastifyRequest, id: string, onReleaseRequested: (reason: ReleaseReason) => void): Promise<Lock> {
+  /**
+   * An upload's state read under its lock (HEAD). Requests that arrive while such a read still
+   * waits for the lock share it: the read happens after all of them arrived, so each sees the
+   * upload as it is after its own arrival, and a storm of HEADs costs one lock hand-over.
+   */
+  async readLocked (request: FastifyRequest, id: string): Promise<UploadInfo> {
+    const waiting = this.#waitingReads.get(id)
+    if (waiting !== undefined) return await waiting
+    const read: Promise<UploadInfo> = this.withLock(request, id, async () => {
+      if (this.#waitingReads.get(id) === read) this.#waitingReads.delete(id)
+      return await this.store.get(id)
+    }, true)
+    this.#waitingReads.set(id, read)
+    try {
+      return await read
+    } finally {
+      if (this.#waitingReads.get(id) === read) this.#waitingReads.delete(id)
+    }
+  }
+
+  async #acquire (request: FastifyRequest, id: string, shared: boolean, onReleaseRequested: (reason: ReleaseReason) => void): Promise<Lock> {
     const controller = new AbortController()
     const timer = setTimeout(() => controller.abort(new Error('lock wait timed out')), this.options.acquireLockTimeout)
-    const socket = request.raw.socket
+    // a wait shared by several requests does not end when the first one's client goes away
+    const socket = shared ? undefined : request.raw.socket
     const onClose = (): void => controller.abort(new Error('client went away'))
     socket?.once('close', onClose)
     const started = this.listenerCount('lock-wait') > 0 ? performance.now() : 0

@@ -92,3 +92,15 @@ t.test('200 idle connections do not starve a normal client', async (t) => {
   t.equal(created.headers.get('upload-offset'), '5')
   t.ok(Date.now() - started < 2000, `served in ${Date.now() - started} ms`)
 })
+
+t.test('a storm of HEADs on one upload is served without lock timeouts', async (t) => {
+  const { FileLocker } = await import('../locks/file.js')
+  const { FileStore } = await import('../stores/file.js')
+  const { tempDir } = await import('./helpers/app.js')
+  const dir = await tempDir(t)
+  const { app } = await buildApp(t, { store: new FileStore({ directory: dir }), locker: new FileLocker({ directory: dir }), acquireLockTimeout: 5000 })
+  const base = await listen(app)
+  const path = await createUpload(app, { 'upload-length': '10' })
+  const statuses = await Promise.all(Array.from({ length: 300 }, async () => await send(`${base}${path}`, { method: 'HEAD', headers: { 'Tus-Resumable': '1.0.0' } })))
+  t.same([...new Set(statuses)], [200])
+})
