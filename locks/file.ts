@@ -113,7 +113,6 @@ export class FileLocker implements Locker {
         } finally {
           leave()
           this.#notify(id)
-          this.#stopIfIdle()
         }
       }
     }
@@ -224,10 +223,6 @@ export class FileLocker implements Locker {
       this.#timer.unref()
     })()
     await this.#ready
-  }
-
-  #stopIfIdle (): void {
-    if (this.#listeners.size === 0 && this.#held.size === 0) this.close().catch(() => {})
   }
 }
 

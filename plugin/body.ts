@@ -41,7 +41,8 @@ export class UploadBody extends Readable {
   #resolveEnded!: (reason: EndReason) => void
 
   constructor (source: Readable | IncomingMessage, options: UploadBodyOptions) {
-    super({ highWaterMark: 64 * 1024 })
+    // room for a few network chunks while the store writes the previous ones
+    super({ highWaterMark: 256 * 1024 })
     this.#source = source
     this.#limit = options.limit
     this.#idleTimeout = options.idleTimeout

@@ -254,29 +254,63 @@ function toUploadInfo (info: InfoFile, offset: number, updatedAt: Date): UploadI
   return upload
 }
 
-/** Streams the body into the file at `chunk.offset`; an early end or a failing body keeps what was written. */
+/**
+ * Streams the body into the file at `chunk.offset`. Whatever is buffered when a write finishes
+ * goes out in one `writev`, so a fast client is never held to one write per network chunk. An
+ * early end or a failing body keeps what was written.
+ */
 async function copyInto (handle: FileHandle, chunk: Chunk): Promise<number> {
+  const body = chunk.body
   let written = 0
-  const iterator: AsyncIterator<Buffer> = chunk.body[Symbol.asyncIterator]()
+  let done = false
+  const finish = (): void => { done = true }
+  body.once('end', finish)
+  body.once('error', finish)
+  body.once('close', finish)
   try {
     for (;;) {
-      let next: IteratorResult<Buffer>
-      try {
-        next = await iterator.next()
-      } catch {
-        break
+      const buffers: Buffer[] = []
+      for (let next = body.read() as Buffer | null; next !== null; next = body.read() as Buffer | null) buffers.push(next)
+      if (buffers.length > 0) {
+        if (chunk.signal?.aborted === true) break
+        try {
+          written += await writeBuffers(handle, buffers, chunk.offset + written)
+        } catch (err) {
+          throw mapFsError(err)
+        }
+        continue
       }
-      if (next.done === true || chunk.signal?.aborted === true) break
-      try {
-        written += await writeAll(handle, next.value, chunk.offset + written)
-      } catch (err) {
-        throw mapFsError(err)
-      }
+      if (done || body.readableEnded || body.destroyed || chunk.signal?.aborted === true) break
+      await new Promise<void>((resolve) => {
+        const wake = (): void => {
+          body.off('readable', wake)
+          body.off('end', wake)
+          body.off('error', wake)
+          body.off('close', wake)
+          resolve()
+        }
+        body.once('readable', wake)
+        body.once('end', wake)
+        body.once('error', wake)
+        body.once('close', wake)
+      })
     }
   } finally {
-    await Promise.resolve(iterator.return?.()).catch(() => {})
+    body.off('end', finish)
+    body.off('error', finish)
+    body.off('close', finish)
+    if (!body.readableEnded) body.destroy()
   }
   return written
+}
+
+async function writeBuffers (handle: FileHandle, buffers: Buffer[], position: number): Promise<number> {
+  const total = buffers.reduce((sum, buffer) => sum + buffer.length, 0)
+  const { bytesWritten } = await handle.writev(buffers, position)
+  if (bytesWritten === total) return total
+  // a short write (rare on files): finish the rest piece by piece
+  const rest = Buffer.concat(buffers).subarray(bytesWritten)
+  return bytesWritten + await writeAll(handle, rest, position + bytesWritten)
 }
 
 async function writeAll (handle: FileHandle, buffer: Buffer, position: number): Promise<number> {
