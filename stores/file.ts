@@ -39,6 +39,9 @@ interface InfoFile {
   pending?: number
 }
 
+/** How many info files each store keeps parsed in memory. */
+const INFO_CACHE_SIZE = 10_000
+
 /** Upload ids the store accepts: they can never name a path outside the directory. */
 const SAFE_ID = /^[A-Za-z0-9_-]{1,200}$/
 
@@ -46,6 +49,7 @@ export class FileStore implements DataStore, Terminates, Concatenates, DefersLen
   readonly directory: string
   readonly #fsync: boolean
   #ready: Promise<void> | undefined
+  readonly #infoCache = new Map<string, { stamp: string, info: InfoFile }>()
 
   constructor (options: FileStoreOptions) {
     if (typeof options?.directory !== 'string' || options.directory === '') {
@@ -126,6 +130,7 @@ export class FileStore implements DataStore, Terminates, Concatenates, DefersLen
 
   async remove (id: string): Promise<void> {
     if (!SAFE_ID.test(id)) return
+    this.#infoCache.delete(id)
     await rm(this.#infoPath(id), { force: true })
     await rm(this.#dataPath(id), { force: true })
   }
@@ -193,15 +198,43 @@ export class FileStore implements DataStore, Terminates, Concatenates, DefersLen
     await this.#ready
   }
 
+  /**
+   * The info file, from a per-process cache when the file is unchanged. Info files are only
+   * ever replaced by rename, so a new inode (or size, or mtime) means new content: one `stat`
+   * replaces open + read + close, and a change made by another process is always seen.
+   */
   async #readInfo (id: string): Promise<InfoFile> {
     if (!SAFE_ID.test(id)) throw new UploadNotFound(id)
+    const path = this.#infoPath(id)
+    let stamp: string
+    try {
+      const { ino, size, mtimeMs, ctimeMs } = await stat(path)
+      stamp = `${ino}:${size}:${mtimeMs}:${ctimeMs}`
+    } catch (err) {
+      this.#infoCache.delete(id)
+      throw notFoundOr(id, err)
+    }
+    const cached = this.#infoCache.get(id)
+    if (cached?.stamp === stamp) return cached.info
     let text: string
     try {
-      text = await readFile(this.#infoPath(id), 'utf8')
+      text = await readFile(path, 'utf8')
     } catch (err) {
       throw notFoundOr(id, err)
     }
-    return JSON.parse(text) as InfoFile
+    const info = JSON.parse(text) as InfoFile
+    this.#remember(id, stamp, info)
+    return info
+  }
+
+  #remember (id: string, stamp: string, info: InfoFile): void {
+    if (this.#infoCache.size >= INFO_CACHE_SIZE) {
+      // forget the oldest entry (a Map iterates in insertion order)
+      const oldest = this.#infoCache.keys().next().value
+      if (oldest !== undefined) this.#infoCache.delete(oldest)
+    }
+    this.#infoCache.delete(id)
+    this.#infoCache.set(id, { stamp, info })
   }
 
   async #statData (id: string): Promise<{ size: number, mtime: Date }> {
