@@ -1,0 +1,228 @@
+/**
+ * The Redis locker against a real redis-server: the shared locker suite (two instances, separate
+ * connections) and what only a distributed lock has: expiry, renewal, loss, Redis going away.
+ */
+import { spawn } from 'node:child_process'
+import { once } from 'node:events'
+import { setTimeout as sleep } from 'node:timers/promises'
+import { fileURLToPath } from 'node:url'
+import { Redis } from 'ioredis'
+import t, { type Test } from 'tap'
+import { LockTimeout, LockUnavailable } from '../locks/locker.js'
+import type { Lock, Locker, ReleaseReason } from '../locks/locker.js'
+import { RedisLocker, type RedisLockerOptions } from '../locks/redis.js'
+import { lockerConformance } from './conformance/locker.js'
+import { childEnv } from './helpers/env.js'
+import { startRedis, withRedis, type RedisServer } from './helpers/redis-server.js'
+
+const root = fileURLToPath(new URL('../', import.meta.url))
+let counter = 0
+const newId = (): string => `r${process.pid}x${(counter++).toString(36)}`
+
+const timers = new Set<NodeJS.Timeout>()
+t.teardown(() => { for (const timer of timers) clearTimeout(timer) })
+
+/** A signal that aborts after `ms` (its timer keeps the process alive while a test waits; cleared at the end). */
+function within (ms: number): AbortSignal {
+  const controller = new AbortController()
+  const timer = setTimeout(() => {
+    timers.delete(timer)
+    controller.abort(new Error('timeout'))
+  }, ms)
+  timers.add(timer)
+  return controller.signal
+}
+
+async function take (locker: Locker, id: string, signal = within(10_000)): Promise<{ lock: Lock, asked: ReleaseReason[] }> {
+  const asked: ReleaseReason[] = []
+  const lock = await locker.lock(id, { signal, onReleaseRequested: (reason) => asked.push(reason) })
+  return { lock, asked }
+}
+
+async function until (check: () => boolean, ms: number): Promise<boolean> {
+  const end = Date.now() + ms
+  while (!check()) {
+    if (Date.now() > end) return false
+    await sleep(5)
+  }
+  return true
+}
+
+withRedis(t, () => {
+  let redis: RedisServer
+  let admin: Redis
+  t.before(async () => {
+    redis = await startRedis(t)
+    admin = new Redis({ path: redis.socket, maxRetriesPerRequest: 1 })
+    admin.on('error', () => {})
+    t.teardown(() => admin.disconnect())
+  })
+
+  /** A locker on its own connections, closed at teardown. */
+  const locker = (t: Test, options: RedisLockerOptions = {}): RedisLocker => {
+    const created = new RedisLocker({ redis: redis.url, ...options })
+    t.teardown(async () => await created.close())
+    return created
+  }
+
+  lockerConformance(t, 'RedisLocker (two instances from a URL)', async () => {
+    const a = new RedisLocker({ redis: redis.url })
+    const b = new RedisLocker({ redis: redis.url })
+    return { a, b, cleanup: async () => { await a.close(); await b.close() } }
+  })
+
+  lockerConformance(t, 'RedisLocker (two instances on clients passed in, key prefix)', async () => {
+    const clientA = new Redis({ path: redis.socket })
+    const clientB = new Redis(redis.url)
+    const a = new RedisLocker({ redis: clientA, keyPrefix: 'other:' })
+    const b = new RedisLocker({ redis: clientB, keyPrefix: 'other:' })
+    return {
+      a,
+      b,
+      cleanup: async () => {
+        await a.close()
+        await b.close()
+        clientA.disconnect()
+        clientB.disconnect()
+      }
+    }
+  })
+
+  t.test('the key holds a token with a TTL, and is gone after unlock', async (t) => {
+    const a = locker(t, { keyPrefix: 'k:', ttl: 5000 })
+    const id = newId()
+    const { lock } = await take(a, id)
+    const token = await admin.get(`k:${id}`)
+    t.type(token, 'string')
+    const pttl = await admin.pttl(`k:${id}`)
+    t.ok(pttl > 4000 && pttl <= 5000, `PTTL ${pttl}`)
+    await lock.unlock()
+    t.equal(await admin.exists(`k:${id}`), 0)
+  })
+
+  t.test('a lock expires after its TTL when its holder process dies without unlocking', async (t) => {
+    const id = newId()
+    const ttl = 1500
+    const child = spawn(process.execPath, ['--import', 'tsx', 'test/fixtures/redis-lock-holder.ts', redis.url, id, String(ttl)], {
+      cwd: root, env: childEnv(), stdio: ['ignore', 'pipe', 'inherit']
+    })
+    const exited = once(child, 'exit')
+    t.teardown(async () => {
+      if (child.exitCode === null && child.signalCode === null) child.kill('SIGKILL')
+      await exited
+    })
+    let out = ''
+    child.stdout.on('data', (chunk) => { out += String(chunk) })
+    t.ok(await until(() => out.includes('locked'), 20_000), 'child took the lock')
+    child.kill('SIGKILL')
+    await exited
+    const killedAt = Date.now()
+    const b = locker(t, { recheckInterval: 5000 })
+    await t.rejects(take(b, id, within(300)), LockTimeout, 'still locked right after the crash')
+    const { lock } = await take(b, id, within(5000))
+    const waited = Date.now() - killedAt
+    t.ok(waited < ttl + 500, `taken ${waited} ms after the crash (TTL ${ttl} ms): the waiter woke at the expiry, not at a recheck`)
+    await lock.unlock()
+  })
+
+  t.test('renewal keeps a lock held long after its TTL', async (t) => {
+    const a = locker(t, { ttl: 300 })
+    const b = locker(t, { ttl: 300 })
+    const id = newId()
+    const holder = await take(a, id)
+    const started = Date.now()
+    while (Date.now() - started < 1500) {
+      await t.rejects(take(b, id, within(200)), LockTimeout)
+    }
+    t.ok(await admin.pttl(`tus:lock:${id}`) > 0, 'key still alive after 5 TTLs')
+    t.same(holder.asked, ['requested'], 'asked to release, never lost')
+    await holder.lock.unlock()
+    const next = await take(b, id, within(1000))
+    await next.lock.unlock()
+  })
+
+  t.test('"lost" when the key is deleted behind the holder\'s back', async (t) => {
+    const a = locker(t, { ttl: 600 })
+    const id = newId()
+    const holder = await take(a, id)
+    await admin.del(`tus:lock:${id}`)
+    t.ok(await until(() => holder.asked.includes('lost'), 1000), 'told within a renewal interval')
+    t.same(holder.asked, ['lost'])
+    await holder.lock.unlock()
+  })
+
+  t.test('"lost" when the key is overwritten, and the old holder\'s unlock leaves it alone', async (t) => {
+    const a = locker(t, { ttl: 600 })
+    const id = newId()
+    const holder = await take(a, id)
+    await admin.set(`tus:lock:${id}`, 'someone-else', 'PX', 10_000)
+    t.ok(await until(() => holder.asked.includes('lost'), 1000), 'told within a renewal interval')
+    await holder.lock.unlock()
+    await holder.lock.unlock()
+    t.equal(await admin.get(`tus:lock:${id}`), 'someone-else')
+    await admin.del(`tus:lock:${id}`)
+  })
+
+  t.test('a lock taken by a command that answered too late is given back at once', async (t) => {
+    const a = locker(t, { ttl: 30_000 })
+    const b = locker(t, { ttl: 30_000 })
+    const id = newId()
+    await take(a, newId()).then(async ({ lock }) => await lock.unlock()) // connected and subscribed
+    await admin.call('CLIENT', 'PAUSE', '400', 'WRITE')
+    await t.rejects(take(a, id, within(100)), LockTimeout)
+    // the SET ran when the pause ended; without the give-back the key would block b for 30 s
+    const started = Date.now()
+    const { lock } = await take(b, id, within(3000))
+    t.ok(Date.now() - started < 1500, 'free soon after the pause')
+    await lock.unlock()
+  })
+
+  t.test('Redis going away: the holder hears "lost", a waiter a clean error, then all works again', async (t) => {
+    const options = { ttl: 900, recheckInterval: 200, commandTimeout: 300 }
+    const a = locker(t, options)
+    const b = locker(t, options)
+    const id = newId()
+    const holder = await take(a, id)
+    const waiting = take(b, id, within(20_000)).then(() => 'granted', (err: unknown) => err)
+    t.ok(await until(() => holder.asked.includes('requested'), 1000), 'holder asked to release')
+    await redis.stop()
+    const stoppedAt = Date.now()
+    const waited = await waiting
+    t.type(waited, LockUnavailable, 'the waiter fails with LockUnavailable')
+    t.ok(Date.now() - stoppedAt < 1500, `waiter failed after ${Date.now() - stoppedAt} ms`)
+    t.ok(await until(() => holder.asked.includes('lost'), 1500), 'holder told "lost" before its key could expire')
+    await t.rejects(take(b, newId(), within(5000)), LockUnavailable, 'locking while Redis is down fails cleanly')
+    await t.rejects(holder.lock.unlock(), LockUnavailable, 'unlock says it could not reach Redis')
+    await holder.lock.unlock()
+
+    await redis.start()
+    const end = Date.now() + 10_000
+    let again: Awaited<ReturnType<typeof take>> | undefined
+    while (again === undefined && Date.now() < end) {
+      again = await take(b, id, within(2000)).catch(async () => { await sleep(100); return undefined })
+    }
+    t.ok(again, 'the same id can be locked again after the restart')
+    const waiter = take(a, id, within(5000))
+    t.ok(await until(() => again?.asked.includes('requested') === true, 3000), 'release requests work again')
+    await again?.lock.unlock()
+    await (await waiter).lock.unlock()
+  })
+
+  t.test('options are checked; close() quits only its own connections', async (t) => {
+    t.throws(() => new RedisLocker({ redis: redis.url, ttl: 0 }), TypeError)
+    t.throws(() => new RedisLocker({ redis: redis.url, ttl: 1000, renewInterval: 500 }), TypeError)
+    t.throws(() => new RedisLocker({ redis: redis.url, commandTimeout: 1.5 }), TypeError)
+    t.throws(() => new RedisLocker({ redis: redis.url, keyPrefix: 3 as unknown as string }), TypeError)
+    const own = new RedisLocker({ redis: { path: redis.socket } })
+    await (await take(own, newId())).lock.unlock()
+    await own.close()
+    await own.close()
+    await t.rejects(take(own, newId()), LockUnavailable, 'a closed locker refuses')
+    const client = new Redis(redis.url)
+    const borrowed = new RedisLocker({ redis: client })
+    await (await take(borrowed, newId())).lock.unlock()
+    await borrowed.close()
+    t.equal(await client.ping(), 'PONG', 'the client passed in still works')
+    client.disconnect()
+  })
+})
