@@ -18,7 +18,15 @@ export interface CliConfig {
   disableTermination: boolean
   disableDownload: boolean
   logLevel: string
+  /** Which locker serialises requests per upload. */
+  locker: LockerKind
+  /** Redis for `locker: 'redis'`. */
+  redisUrl: string
 }
+
+export type LockerKind = 'memory' | 'file' | 'redis'
+const LOCKERS: readonly LockerKind[] = ['memory', 'file', 'redis']
+const DEFAULT_REDIS_URL = 'redis://127.0.0.1:6379'
 
 export class FlagError extends Error {
   override name = 'FlagError'
@@ -42,6 +50,10 @@ A tus resumable upload server (tus 1.0.0) on Fastify.
   --disable-termination       do not offer DELETE
   --disable-download          do not offer GET downloads
   --log-level LEVEL           fatal, error, warn, info, debug, trace or silent (default info)
+  --locker KIND               memory (one process), file (processes sharing --upload-dir on one host)
+                              or redis (any number of hosts) (default file; redis if --redis-url is given)
+  --redis-url URL             Redis for --locker redis: redis://[user:pass@]host:port[/db], rediss://…
+                              or unix:///path/redis.sock (default ${DEFAULT_REDIS_URL})
   -h, --help                  show this help
   -v, --version               print the version
 
@@ -70,6 +82,8 @@ export function parseFlags (argv: string[]): CliConfig | 'help' | 'version' {
         'disable-termination': { type: 'boolean', default: false },
         'disable-download': { type: 'boolean', default: false },
         'log-level': { type: 'string', default: 'info' },
+        locker: { type: 'string' },
+        'redis-url': { type: 'string' },
         help: { type: 'boolean', short: 'h', default: false },
         version: { type: 'boolean', short: 'v', default: false }
       }
@@ -86,6 +100,13 @@ export function parseFlags (argv: string[]): CliConfig | 'help' | 'version' {
   if (!basePath.startsWith('/')) throw new FlagError(`--base-path must start with "/", got "${basePath}"`)
   if (!LOG_LEVELS.has(values['log-level'])) throw new FlagError(`--log-level must be one of ${[...LOG_LEVELS].join(', ')}`)
   if (values['upload-dir'] === '') throw new FlagError('--upload-dir must not be empty')
+  const redisUrl = values['redis-url']
+  const locker = values.locker ?? (redisUrl === undefined ? 'file' : 'redis')
+  if (!isLockerKind(locker)) throw new FlagError(`--locker must be one of ${LOCKERS.join(', ')}, got "${locker}"`)
+  if (redisUrl !== undefined && locker !== 'redis') throw new FlagError(`--redis-url is only used with --locker redis, not --locker ${locker}`)
+  if (redisUrl !== undefined && !/^(rediss?|unix):\/\/./.test(redisUrl)) {
+    throw new FlagError(`--redis-url must be a redis://, rediss:// or unix:// URL, got "${redisUrl}"`)
+  }
 
   return {
     host: values.host,
@@ -100,8 +121,14 @@ export function parseFlags (argv: string[]): CliConfig | 'help' | 'version' {
     shutdownTimeout: parseDuration('--shutdown-timeout', values['shutdown-timeout'], 0),
     disableTermination: values['disable-termination'],
     disableDownload: values['disable-download'],
-    logLevel: values['log-level']
+    logLevel: values['log-level'],
+    locker,
+    redisUrl: redisUrl ?? DEFAULT_REDIS_URL
   }
+}
+
+function isLockerKind (value: string): value is LockerKind {
+  return (LOCKERS as readonly string[]).includes(value)
 }
 
 const DURATION = /^(\d+(?:\.\d+)?)(ms|s|m|h)?$/

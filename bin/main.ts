@@ -42,7 +42,15 @@ export async function main (argv: string[], io: CommandIo = processIo): Promise<
     return undefined
   }
 
-  const app = await buildServer(config)
+  let app: FastifyInstance
+  try {
+    app = await buildServer(config)
+  } catch (err) {
+    if (!(err instanceof FlagError)) throw err
+    io.stderr(`fastify-tus: ${err.message}\n`)
+    io.exit(2)
+    return undefined
+  }
   const address = await app.listen({ host: config.host, port: config.port })
   io.stdout(`fastify-tus: tus server listening on ${address}${config.basePath} (uploads in ${config.uploadDir})\n`)
 

@@ -1,13 +1,14 @@
 /**
  * The standalone server behind the `fastify-tus` command: Fastify with the plugin on the file
- * store and the file locker (so several processes can share one upload directory).
+ * store and the locker chosen by `--locker` (file by default, so several processes can share one
+ * upload directory; redis for several hosts).
  */
 import Fastify, { type FastifyInstance } from 'fastify'
 import { resolve } from 'node:path'
-import { FileLocker } from '../locks/file.js'
 import tus from '../plugin/index.js'
 import { FileStore } from '../stores/file.js'
 import type { CliConfig } from './flags.js'
+import { createLocker } from './locker.js'
 
 export async function buildServer (config: CliConfig): Promise<FastifyInstance> {
   const app = Fastify({
@@ -17,8 +18,8 @@ export async function buildServer (config: CliConfig): Promise<FastifyInstance> 
     return503OnClosing: true
   })
   const directory = resolve(config.uploadDir)
-  const locker = new FileLocker({ directory })
-  app.addHook('onClose', async () => { await locker.close() })
+  const { locker, close } = await createLocker(config, directory, app.log)
+  app.addHook('onClose', close)
   await app.register(tus, {
     path: config.basePath,
     store: new FileStore({ directory }),

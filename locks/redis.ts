@@ -118,6 +118,7 @@ export class RedisLocker implements Locker {
       this.#client.on('error', ignore)
       this.#ownsClient = true
     }
+    this.#client.on('ready', this.#onReconnect)
   }
 
   async lock (id: string, options: LockOptions): Promise<Lock> {
@@ -165,12 +166,26 @@ export class RedisLocker implements Locker {
   }
 
   /**
+   * Resolves once Redis answers and the pub/sub channel is subscribed; rejects with the reason
+   * otherwise. Optional: `lock` does the same on first use. Handy for a check at startup.
+   */
+  async ready (): Promise<void> {
+    try {
+      await this.#subscribe('(readiness check)')
+      await this.#bounded('(readiness check)', this.#client.ping())
+    } catch (err) {
+      throw err instanceof LockUnavailable && err.cause !== undefined ? err.cause : err
+    }
+  }
+
+  /**
    * Quits the pub/sub connection, and the main one if the locker created it. Locks still held
    * stop being renewed and expire after their TTL; waiters fail with `LockUnavailable`.
    */
   async close (): Promise<void> {
     if (this.#closed) return
     this.#closed = true
+    this.#client.off('ready', this.#onReconnect)
     for (const held of this.#held.values()) stopTimers(held)
     this.#held.clear()
     for (const set of this.#waiters.values()) for (const fn of set) fn()
@@ -250,6 +265,14 @@ export class RedisLocker implements Locker {
     }
     if (owner === '') return
     this.#bounded(id, this.#client.publish(this.#channel, `r:${owner}`)).catch(ignore)
+  }
+
+  /**
+   * After a reconnection Redis may be a new one (restarted without persistence, or a failover):
+   * check every held lock at once instead of at the next renewal.
+   */
+  #onReconnect = (): void => {
+    for (const held of this.#held.values()) this.#renew(held).catch(ignore)
   }
 
   #onMessage = (channel: string, message: string): void => {

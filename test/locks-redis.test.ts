@@ -208,6 +208,27 @@ withRedis(t, () => {
     await (await waiter).lock.unlock()
   })
 
+  t.test('a holder hears "lost" as soon as it reconnects to a Redis that restarted empty', async (t) => {
+    const a = locker(t, { ttl: 9000 })
+    const id = newId()
+    const holder = await take(a, id)
+    await redis.stop()
+    await redis.start()
+    const restartedAt = Date.now()
+    t.ok(await until(() => holder.asked.includes('lost'), 2500), 'told "lost"')
+    const took = Date.now() - restartedAt
+    t.ok(took < 1500, `told ${took} ms after the restart, before the next renewal (every 3000 ms)`)
+    await holder.lock.unlock()
+  })
+
+  t.test('ready() checks the connection', async (t) => {
+    await locker(t).ready()
+    const nowhere = locker(t, { redis: { path: `${redis.socket}.missing`, maxRetriesPerRequest: 0 }, commandTimeout: 300 })
+    const started = Date.now()
+    await t.rejects(nowhere.ready())
+    t.ok(Date.now() - started < 1000, 'rejects within the command timeout')
+  })
+
   t.test('options are checked; close() quits only its own connections', async (t) => {
     t.throws(() => new RedisLocker({ redis: redis.url, ttl: 0 }), TypeError)
     t.throws(() => new RedisLocker({ redis: redis.url, ttl: 1000, renewInterval: 500 }), TypeError)
