@@ -192,9 +192,8 @@ export class RedisLocker implements Locker {
     const connections = [this.#subscriber, this.#ownsClient ? this.#client : undefined]
     await Promise.all(connections.map(async (connection) => {
       if (connection === undefined) return
-      try {
-        await this.#bounded('close', connection.quit())
-      } catch {}
+      // QUIT lets replies in flight arrive; a connection that is not up has none, and QUIT would wait in its queue
+      if (connection.status === 'ready') await this.#bounded('close', connection.quit()).catch(ignore)
       connection.disconnect()
     }))
   }
