@@ -286,12 +286,13 @@ export class RedisLocker implements Locker {
 
   async #subscribe (id: string): Promise<void> {
     if (this.#closed) throw new LockUnavailable(id, { cause: new Error('RedisLocker is closed') })
-    if (this.#subscriber === undefined) {
-      this.#subscriber = this.#client.duplicate()
-      this.#subscriber.on('error', ignore)
-      this.#subscriber.on('message', this.#onMessage)
+    let subscriber = this.#subscriber
+    if (subscriber === undefined) {
+      subscriber = duplicate(this.#client)
+      subscriber.on('error', ignore)
+      subscriber.on('message', this.#onMessage)
+      this.#subscriber = subscriber
     }
-    const subscriber = this.#subscriber
     this.#subscribed ??= subscriber.subscribe(this.#channel).then(() => {})
     const subscribed = this.#subscribed
     try {
@@ -352,6 +353,11 @@ export class RedisLocker implements Locker {
 function isClient (value: unknown): value is RedisClient {
   return typeof value === 'object' && value !== null &&
     typeof (value as RedisClient).duplicate === 'function' && typeof (value as RedisClient).evalsha === 'function'
+}
+
+/** A second connection like `client` (the two classes' `duplicate` signatures differ). */
+function duplicate (client: RedisClient): RedisClient {
+  return client.isCluster ? (client as Cluster).duplicate() : (client as Redis).duplicate()
 }
 
 function ask (held: Held, reason: ReleaseReason): void {

@@ -6,14 +6,14 @@ import { spawn } from 'node:child_process'
 import { once } from 'node:events'
 import { setTimeout as sleep } from 'node:timers/promises'
 import { fileURLToPath } from 'node:url'
-import { Redis } from 'ioredis'
+import { Cluster, Redis } from 'ioredis'
 import t, { type Test } from 'tap'
 import { LockTimeout, LockUnavailable } from '../locks/locker.js'
 import type { Lock, Locker, ReleaseReason } from '../locks/locker.js'
 import { RedisLocker, type RedisLockerOptions } from '../locks/redis.js'
 import { lockerConformance } from './conformance/locker.js'
 import { childEnv } from './helpers/env.js'
-import { startRedis, withRedis, type RedisServer } from './helpers/redis-server.js'
+import { startRedis, startSentinel, withRedis, type RedisServer } from './helpers/redis-server.js'
 
 const root = fileURLToPath(new URL('../', import.meta.url))
 let counter = 0
@@ -46,6 +46,20 @@ async function until (check: () => boolean, ms: number): Promise<boolean> {
     await sleep(5)
   }
   return true
+}
+
+/** Retries `fn` until it resolves; false if it never did within `ms`. */
+async function eventually (fn: () => Promise<void>, ms: number): Promise<boolean> {
+  const end = Date.now() + ms
+  for (;;) {
+    try {
+      await fn()
+      return true
+    } catch {
+      if (Date.now() > end) return false
+      await sleep(100)
+    }
+  }
 }
 
 withRedis(t, () => {
@@ -86,6 +100,43 @@ withRedis(t, () => {
         clientB.disconnect()
       }
     }
+  })
+
+  t.test('on a Redis Cluster (one node owning every slot)', async (t) => {
+    const node = await startRedis(t, { cluster: true })
+    const nodes = [{ host: '127.0.0.1', port: node.port as number }]
+    const clients = [new Cluster(nodes), new Cluster(nodes)] as const
+    t.teardown(() => { for (const client of clients) client.disconnect() })
+    lockerConformance(t, 'RedisLocker (two instances on Cluster clients)', async () => {
+      const a = new RedisLocker({ redis: clients[0] })
+      const b = new RedisLocker({ redis: clients[1] })
+      return { a, b, cleanup: async () => { await a.close(); await b.close() } }
+    })
+  })
+
+  t.test('behind Redis Sentinel (clients that ask a Sentinel for the master)', async (t) => {
+    const master = await startRedis(t, { tcp: true })
+    const sentinel = await startSentinel(t, master)
+    const options = { sentinels: [{ host: '127.0.0.1', port: sentinel.port }], name: sentinel.name }
+    lockerConformance(t, 'RedisLocker (two instances on Sentinel-configured clients)', async () => {
+      const clients = [new Redis(options), new Redis(options)] as const
+      const a = new RedisLocker({ redis: clients[0] })
+      const b = new RedisLocker({ redis: clients[1] })
+      return {
+        a,
+        b,
+        cleanup: async () => {
+          await a.close()
+          await b.close()
+          for (const client of clients) client.disconnect()
+        }
+      }
+    })
+    lockerConformance(t, 'RedisLocker (two instances from Sentinel options)', async () => {
+      const a = new RedisLocker({ redis: options })
+      const b = new RedisLocker({ redis: options })
+      return { a, b, cleanup: async () => { await a.close(); await b.close() } }
+    })
   })
 
   t.test('the key holds a token with a TTL, and is gone after unlock', async (t) => {
@@ -196,15 +247,12 @@ withRedis(t, () => {
     await holder.lock.unlock()
 
     await redis.start()
-    const end = Date.now() + 10_000
-    let again: Awaited<ReturnType<typeof take>> | undefined
-    while (again === undefined && Date.now() < end) {
-      again = await take(b, id, within(2000)).catch(async () => { await sleep(100); return undefined })
-    }
-    t.ok(again, 'the same id can be locked again after the restart')
+    // each client reconnects on its own schedule (ioredis backs off up to 2 s)
+    t.ok(await eventually(async () => { await a.ready(); await b.ready() }, 10_000), 'both lockers reconnect')
+    const again = await take(b, id, within(2000))
     const waiter = take(a, id, within(5000))
-    t.ok(await until(() => again?.asked.includes('requested') === true, 3000), 'release requests work again')
-    await again?.lock.unlock()
+    t.ok(await until(() => again.asked.includes('requested'), 3000), 'the same id can be locked again, and release requests work again')
+    await again.lock.unlock()
     await (await waiter).lock.unlock()
   })
 
