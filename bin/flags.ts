@@ -17,6 +17,12 @@ export interface CliConfig {
   shutdownTimeout: number
   disableTermination: boolean
   disableDownload: boolean
+  disableConcatenation: boolean
+  expiration: number
+  expirationInterval: number
+  disableCors: boolean
+  corsAllowOrigin: RegExp | undefined
+  corsAllowCredentials: boolean
   logLevel: string
   /** Which locker serialises requests per upload. */
   locker: LockerKind
@@ -49,6 +55,13 @@ A tus resumable upload server (tus 1.0.0) on Fastify.
   --shutdown-timeout DURATION grace period on SIGTERM/SIGINT before exiting (default 10s)
   --disable-termination       do not offer DELETE
   --disable-download          do not offer GET downloads
+  --disable-concatenation     do not offer concatenation (parallel uploads)
+  --expiration DURATION       unfinished uploads expire after this long without activity; 0 = never (default 0)
+  --expiration-interval DURATION
+                              how often expired uploads are deleted (default 1m)
+  --disable-cors              no built-in CORS headers
+  --cors-allow-origin REGEX   origins allowed by CORS, matched against the whole origin (default: all)
+  --cors-allow-credentials    allow credentials (cookies, HTTP auth) in CORS requests
   --log-level LEVEL           fatal, error, warn, info, debug, trace or silent (default info)
   --locker KIND               memory (one process), file (processes sharing --upload-dir on one host)
                               or redis (any number of hosts) (default file; redis if --redis-url is given)
@@ -81,6 +94,12 @@ export function parseFlags (argv: string[]): CliConfig | 'help' | 'version' {
         'shutdown-timeout': { type: 'string', default: '10s' },
         'disable-termination': { type: 'boolean', default: false },
         'disable-download': { type: 'boolean', default: false },
+        'disable-concatenation': { type: 'boolean', default: false },
+        expiration: { type: 'string', default: '0' },
+        'expiration-interval': { type: 'string', default: '1m' },
+        'disable-cors': { type: 'boolean', default: false },
+        'cors-allow-origin': { type: 'string' },
+        'cors-allow-credentials': { type: 'boolean', default: false },
         'log-level': { type: 'string', default: 'info' },
         locker: { type: 'string' },
         'redis-url': { type: 'string' },
@@ -107,6 +126,14 @@ export function parseFlags (argv: string[]): CliConfig | 'help' | 'version' {
   if (redisUrl !== undefined && !/^(rediss?|unix):\/\/./.test(redisUrl)) {
     throw new FlagError(`--redis-url must be a redis://, rediss:// or unix:// URL, got "${redisUrl}"`)
   }
+  let corsAllowOrigin: RegExp | undefined
+  if (values['cors-allow-origin'] !== undefined) {
+    try {
+      corsAllowOrigin = new RegExp(values['cors-allow-origin'])
+    } catch {
+      throw new FlagError(`--cors-allow-origin must be a regular expression, got "${values['cors-allow-origin']}"`)
+    }
+  }
 
   return {
     host: values.host,
@@ -121,6 +148,12 @@ export function parseFlags (argv: string[]): CliConfig | 'help' | 'version' {
     shutdownTimeout: parseDuration('--shutdown-timeout', values['shutdown-timeout'], 0),
     disableTermination: values['disable-termination'],
     disableDownload: values['disable-download'],
+    disableConcatenation: values['disable-concatenation'],
+    expiration: parseDuration('--expiration', values.expiration, 0),
+    expirationInterval: parseDuration('--expiration-interval', values['expiration-interval'], 1),
+    disableCors: values['disable-cors'],
+    corsAllowOrigin,
+    corsAllowCredentials: values['cors-allow-credentials'],
     logLevel: values['log-level'],
     locker,
     redisUrl: redisUrl ?? DEFAULT_REDIS_URL

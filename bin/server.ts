@@ -30,7 +30,13 @@ export async function buildServer (config: CliConfig): Promise<FastifyInstance> 
     networkTimeout: config.networkTimeout,
     acquireLockTimeout: config.acquireLockTimeout,
     disableTermination: config.disableTermination,
-    disableDownload: config.disableDownload
+    disableDownload: config.disableDownload,
+    disableConcatenation: config.disableConcatenation,
+    expiration: config.expiration,
+    expirationInterval: config.expiration > 0 ? config.expirationInterval : 0,
+    cors: config.disableCors
+      ? false
+      : { origin: config.corsAllowOrigin, credentials: config.corsAllowCredentials }
   })
   return app
 }

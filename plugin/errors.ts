@@ -17,12 +17,21 @@ export const InvalidMetadata = createError('ERR_INVALID_METADATA', 'Upload-Metad
 export const InvalidMethodOverride = createError('ERR_INVALID_METHOD_OVERRIDE', 'X-HTTP-Method-Override names an unsupported method', 405)
 export const DeferLengthUnsupported = createError('ERR_NOT_IMPLEMENTED', 'The store does not support deferred upload lengths', 501)
 
+export const InvalidChecksum = createError('ERR_INVALID_CHECKSUM', 'Upload-Checksum must be "<algorithm> <base64 digest>"', 400)
+export const UnsupportedChecksumAlgorithm = createError('ERR_UNSUPPORTED_CHECKSUM_ALGORITHM', 'Checksum algorithm %s is not supported', 400)
+export const ChecksumMismatch = createError('ERR_CHECKSUM_MISMATCH', 'The chunk does not match Upload-Checksum; it was discarded', 460)
+export const InvalidConcat = createError('ERR_INVALID_CONCAT', 'Upload-Concat %s', 400)
+
 /* Upload state */
 export const UploadNotFound = createError('ERR_UPLOAD_NOT_FOUND', 'Upload not found', 404)
 export const MismatchedOffset = createError('ERR_MISMATCHED_OFFSET', 'Upload-Offset %s does not match the upload offset %s', 409)
 export const MaxSizeExceeded = createError('ERR_MAX_SIZE_EXCEEDED', 'Upload-Length exceeds the maximum upload size of %s bytes', 413)
 export const UploadSizeExceeded = createError('ERR_UPLOAD_SIZE_EXCEEDED', 'The request body exceeds the upload length', 413)
 export const IncompleteUpload = createError('ERR_INCOMPLETE_UPLOAD', 'The upload is not complete yet', 409)
+export const UploadNotFinished = createError('ERR_UPLOAD_NOT_FINISHED', 'A partial upload of the final one is not finished', 400)
+export const ModifyFinal = createError('ERR_MODIFY_FINAL', 'A final upload is built by concatenation and cannot be written', 403)
+export const UploadExpired = createError('ERR_UPLOAD_EXPIRED', 'The upload expired', 410)
+export const RangeNotSatisfiable = createError('ERR_RANGE_NOT_SATISFIABLE', 'The requested range is outside the upload', 416)
 
 /* Body and connection */
 export const UploadInterrupted = createError('ERR_UPLOAD_INTERRUPTED', 'The upload was interrupted by a newer request for it', 400)

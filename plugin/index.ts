@@ -16,8 +16,21 @@ async function fastifyTus (app: FastifyInstance, input: TusPluginOptions): Promi
   const tus = new Tus(options)
   app.decorate('tus', tus)
   // end bodies in flight before the server waits for their requests to finish
-  app.addHook('preClose', async () => { tus.shutdown() })
+  app.addHook('preClose', async () => {
+    if (sweep !== undefined) clearInterval(sweep)
+    tus.shutdown()
+  })
+  let sweep: NodeJS.Timeout | undefined
   app.addHook('onReady', async () => {
+    if (options.expirationInterval > 0 && tus.extensions.includes('expiration')) {
+      sweep = setInterval(() => {
+        tus.removeExpired().then(
+          (removed) => { if (removed > 0) app.log.info({ removed }, 'tus expired uploads removed') },
+          (err: unknown) => app.log.error({ err }, 'tus expiration sweep failed')
+        )
+      }, options.expirationInterval)
+      sweep.unref()
+    }
     const timeout = app.server.requestTimeout
     if (typeof timeout === 'number' && timeout > 0) {
       app.log.warn({ requestTimeout: timeout }, 'fastify-tus: the server requestTimeout ends long uploads; set requestTimeout: 0 and rely on networkTimeout')
@@ -38,8 +51,12 @@ declare module 'fastify' {
 }
 
 export { Tus, UploadSession } from './tus.js'
+export type { TusEvents, UploadEvent, ProgressEvent, ChunkEvent, LockWaitEvent } from './tus.js'
+export type { Action, TusHooks, HookName, HooksOption, PreCreateResult, PreFinishResult, Progress, UploadDraft } from './hooks.js'
 export type { TusPluginOptions, DataOptions, FunctionalOptions, ResolvedOptions } from './options.js'
 export * as errors from './errors.js'
 export { parseMetadata, serializeMetadata } from './headers.js'
+export { CHECKSUM_ALGORITHMS } from './checksum.js'
+export type { CorsOptions } from './cors.js'
 export type { DataStore, UploadInfo, NewUpload, Chunk, Metadata } from '../stores/store.js'
 export type { Locker, Lock, LockOptions } from '../locks/locker.js'

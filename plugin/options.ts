@@ -11,6 +11,8 @@ import { isLocker, type Locker } from '../locks/locker.js'
 import { MemoryLocker } from '../locks/memory.js'
 import { isDataStore, type DataStore } from '../stores/store.js'
 import { InvalidOption } from './errors.js'
+import { resolveCors, type CorsOptions, type ResolvedCors } from './cors.js'
+import { HOOK_NAMES, type HookName, type HooksOption } from './hooks.js'
 
 export const DataOptionsSchema = Type.Object({
   /** URL path of the upload collection. Default `/files/`. */
@@ -28,7 +30,15 @@ export const DataOptionsSchema = Type.Object({
   /** Do not offer DELETE (`termination`). Default false. */
   disableTermination: Type.Boolean({ default: false }),
   /** Do not offer GET downloads. Default false. */
-  disableDownload: Type.Boolean({ default: false })
+  disableDownload: Type.Boolean({ default: false }),
+  /** Do not offer `concatenation` (parallel uploads). Default false. */
+  disableConcatenation: Type.Boolean({ default: false }),
+  /** Milliseconds between `onUploadProgress` calls while a body streams in. Default 1000. */
+  progressInterval: Type.Integer({ minimum: 1, default: 1000 }),
+  /** Unfinished uploads expire this many ms after their last write (`expiration`); 0 = never. Default 0. */
+  expiration: Type.Integer({ minimum: 0, default: 0 }),
+  /** Milliseconds between sweeps that delete expired uploads (from `onReady` to `onClose`); 0 = no sweep. Default 0. */
+  expirationInterval: Type.Integer({ minimum: 0, default: 0 })
 })
 
 export type DataOptions = Static<typeof DataOptionsSchema>
@@ -40,6 +50,10 @@ export interface FunctionalOptions {
   locker?: Locker
   /** Makes the id of a new upload. Must return 1–100 characters of `[A-Za-z0-9_-]`. Default: 32 random hex digits. */
   generateId?: (request: FastifyRequest) => string | Promise<string>
+  /** Lifecycle hooks, one function or a list per name (see docs/hooks.md). More with `app.tus.addHook`. */
+  hooks?: HooksOption
+  /** Built-in CORS (on by default: every origin, no credentials); `false` leaves CORS to e.g. `@fastify/cors`. */
+  cors?: boolean | CorsOptions
 }
 
 /** What `app.register(tus, options)` accepts. */
@@ -49,10 +63,12 @@ export interface ResolvedOptions extends DataOptions {
   store: DataStore
   locker: Locker
   generateId: ((request: FastifyRequest) => string | Promise<string>) | undefined
+  hooks: HooksOption
+  cors: ResolvedCors | undefined
 }
 
 const dataKeys = new Set(Object.keys(DataOptionsSchema.properties))
-const functionalKeys = new Set(['store', 'locker', 'generateId'])
+const functionalKeys = new Set(['store', 'locker', 'generateId', 'hooks', 'cors'])
 
 export function resolveOptions (input: unknown): Readonly<ResolvedOptions> {
   if (typeof input !== 'object' || input === null) throw new InvalidOption('options', 'must be an object')
@@ -78,6 +94,8 @@ export function resolveOptions (input: unknown): Readonly<ResolvedOptions> {
   if (!isDataStore(given.store)) throw new InvalidOption('store', 'must be a store with create(), get() and write() methods')
   if (given.locker !== undefined && !isLocker(given.locker)) throw new InvalidOption('locker', 'must be a locker with a lock() method')
   if (given.generateId !== undefined && typeof given.generateId !== 'function') throw new InvalidOption('generateId', 'must be a function')
+  const hooks = checkHooks(given.hooks)
+  const cors = resolveCors(given.cors)
 
   const path = options.path.endsWith('/') ? options.path : `${options.path}/`
   return Object.freeze({
@@ -85,8 +103,21 @@ export function resolveOptions (input: unknown): Readonly<ResolvedOptions> {
     path,
     store: given.store,
     locker: (given.locker as Locker | undefined) ?? new MemoryLocker(),
-    generateId: given.generateId as ResolvedOptions['generateId']
+    generateId: given.generateId as ResolvedOptions['generateId'],
+    hooks,
+    cors
   })
+}
+
+function checkHooks (value: unknown): HooksOption {
+  if (value === undefined) return {}
+  if (typeof value !== 'object' || value === null) throw new InvalidOption('hooks', 'must be an object of hook functions')
+  for (const [name, fns] of Object.entries(value)) {
+    if (!HOOK_NAMES.includes(name as HookName)) throw new InvalidOption(`hooks.${name}`, `is not a hook; hooks are ${HOOK_NAMES.join(', ')}`)
+    const list: unknown[] = Array.isArray(fns) ? fns : [fns]
+    if (!list.every((fn) => typeof fn === 'function')) throw new InvalidOption(`hooks.${name}`, 'must be a function or a list of functions')
+  }
+  return { ...(value as HooksOption) }
 }
 
 /** Options Fastify itself reads from a plugin's options object. */

@@ -1,13 +1,14 @@
 /**
  * Receiving one chunk: the shared part of PATCH and creation-with-upload. Builds the body
  * pipeline with the right byte limit, hands it to the store under the request's lock session,
- * and maps how the body ended to the answer the client gets.
+ * reports progress, and maps how the body ended to the answer the client gets.
  */
 import type { FastifyRequest } from 'fastify'
 import type { Readable } from 'node:stream'
 import type { UploadInfo } from '../stores/store.js'
 import { UploadBody, type EndReason } from './body.js'
 import { contentLength } from './checks.js'
+import { checksumFor } from './checksum.js'
 import * as errors from './errors.js'
 import type { Tus, UploadSession } from './tus.js'
 
@@ -26,28 +27,34 @@ export async function receive (tus: Tus, request: FastifyRequest, session: Uploa
   const declared = contentLength(request)
   // refuse before reading when the client announces too much
   if (declared !== undefined && declared > limit) throw new errors.UploadSizeExceeded()
-  const started = process.hrtime.bigint()
-  const body = new UploadBody(bodyStream(request), {
-    limit,
-    idleTimeout: tus.options.networkTimeout
-  })
+  const verifier = checksumFor(request.raw)
+  const started = performance.now()
+  const body = new UploadBody(bodyStream(request), { limit, idleTimeout: tus.options.networkTimeout, onData: verifier?.onData })
   session.attach(body)
+  const stopProgress = tus.wantsProgress ? reportProgress(tus, request, info, body) : undefined
   let bytes: number
   try {
-    bytes = await tus.store.write(info.id, { offset: info.offset, body })
+    bytes = await tus.store.write(info.id, {
+      offset: info.offset,
+      body,
+      beforeCommit: verifier === undefined ? undefined : () => { verifier.verify(body.reason === 'complete') }
+    })
+  } catch (err) {
+    // a body that did not arrive whole cannot be verified: it was discarded, and the client
+    // learns why it stopped rather than a mismatch
+    if (!(err instanceof errors.ChecksumMismatch) || body.reason === 'complete' || body.reason === undefined) throw err
+    bytes = 0
   } finally {
     // a store that returned (or failed) without reading to the end: stop reading for it
     if (body.reason === undefined) body.stop('interrupted')
+    stopProgress?.()
   }
   const reason = await body.ended
-  request.log.debug({
-    uploadId: info.id,
-    offset: info.offset + bytes,
-    bytes,
-    reason,
-    ms: Number(process.hrtime.bigint() - started) / 1e6
-  }, 'tus chunk written')
-  return { offset: info.offset + bytes, bytes, reason }
+  const ms = performance.now() - started
+  const offset = info.offset + bytes
+  request.log.debug({ uploadId: info.id, offset, bytes, reason, ms }, 'tus chunk written')
+  if (tus.listenerCount('chunk-written') > 0) tus.emit('chunk-written', { request, upload: { ...info, offset }, bytes, ms, reason })
+  return { offset, bytes, reason }
 }
 
 /** The error that matches a body's end, or `undefined` when it ended normally. */
@@ -72,6 +79,21 @@ export function bodyStream (request: FastifyRequest): Readable {
 /** How many bytes this chunk may carry. */
 function byteLimit (tus: Tus, info: UploadInfo): number {
   if (info.size !== undefined) return info.size - info.offset
-  if (tus.options.maxSize > 0) return tus.options.maxSize - info.offset
-  return Number.POSITIVE_INFINITY
+  return tus.sizeLimit(info) - info.offset
+}
+
+/** Reports progress every `progressInterval` ms while bytes arrive, and once at the end. */
+function reportProgress (tus: Tus, request: FastifyRequest, info: UploadInfo, body: UploadBody): () => void {
+  let reported = -1
+  const report = (): void => {
+    if (body.bytes === reported) return
+    reported = body.bytes
+    tus.progress(request, info, { bytes: body.bytes, offset: info.offset + body.bytes })
+  }
+  const timer = setInterval(report, tus.options.progressInterval)
+  return () => {
+    clearInterval(timer)
+    reported = -1
+    report()
+  }
 }

@@ -5,6 +5,7 @@
  */
 import type { FastifyInstance, FastifyReply, FastifyRequest } from 'fastify'
 import { hasBody } from './checks.js'
+import { applyCors } from './cors.js'
 import * as errors from './errors.js'
 import { handleDelete } from './handlers/delete.js'
 import { handleGet } from './handlers/get.js'
@@ -28,7 +29,9 @@ export async function routes (instance: FastifyInstance, { tus }: RoutesOptions)
   instance.removeAllContentTypeParsers()
   instance.addContentTypeParser('*', (_request, payload, done) => { done(null, payload) })
 
+  const cors = tus.options.cors
   instance.addHook('onSend', async (request, reply, payload) => {
+    if (cors !== undefined) await applyCors(cors, request, reply)
     reply.header('Tus-Resumable', TUS_VERSION)
     reply.header('X-Content-Type-Options', 'nosniff')
     if (reply.statusCode === 412) reply.header('Tus-Version', TUS_VERSION)
@@ -36,6 +39,8 @@ export async function routes (instance: FastifyInstance, { tus }: RoutesOptions)
     if (hasBody(request) && !request.raw.readableEnded) reply.header('Connection', 'close')
     return payload
   })
+
+  instance.addHook('onResponse', async (request) => { await tus.afterResponse(request) })
 
   const collection: Table = { OPTIONS: handleOptions, POST: handlePost }
   const upload: Table = { OPTIONS: handleOptions, HEAD: handleHead, PATCH: handlePatch }

@@ -3,16 +3,18 @@
  * extensions the store supports, the upload lock dance and the bodies in flight (so a shutdown
  * can end them cleanly).
  */
-import type { FastifyBaseLogger, FastifyRequest } from 'fastify'
+import { EventEmitter, on } from 'node:events'
+import type { FastifyBaseLogger, FastifyReply, FastifyRequest } from 'fastify'
 import { LockTimeout as LockerTimeout, LockUnavailable } from '../locks/locker.js'
 import type { Lock, ReleaseReason } from '../locks/locker.js'
 import {
   OffsetMismatch, StoreFull as StoreFullError, UploadExists, UploadNotFound as StoreNotFound,
-  canDeferLength, canServe, canTerminate
+  canConcat, canDeferLength, canExpire, canServe, canTerminate, isComplete
 } from '../stores/store.js'
-import type { DataStore } from '../stores/store.js'
-import type { UploadBody } from './body.js'
+import type { DataStore, UploadInfo } from '../stores/store.js'
+import type { EndReason, UploadBody } from './body.js'
 import * as errors from './errors.js'
+import { HookRegistry, HOOK_NAMES, type Action, type HookName, type TusHooks } from './hooks.js'
 import type { ResolvedOptions } from './options.js'
 
 /** Upload ids the plugin accepts in URLs and from `generateId`. */
@@ -34,9 +36,52 @@ export class UploadSession {
   }
 }
 
-export class Tus {
+export interface UploadEvent {
+  request: FastifyRequest
+  upload: UploadInfo
+}
+
+export interface ProgressEvent extends UploadEvent {
+  /** Bytes this request has delivered so far. */
+  bytes: number
+  /** The upload's offset now. */
+  offset: number
+}
+
+export interface ChunkEvent extends UploadEvent {
+  /** Bytes stored by this request. */
+  bytes: number
+  /** Milliseconds the body took. */
+  ms: number
+  /** How the body ended. */
+  reason: EndReason
+}
+
+export interface LockWaitEvent {
+  request: FastifyRequest
+  id: string
+  /** Milliseconds spent waiting for the lock. */
+  ms: number
+  /** Whether the wait ended without the lock. */
+  timedOut: boolean
+}
+
+/** Events of `app.tus`, with their payloads. */
+export interface TusEvents {
+  'upload-created': [UploadEvent]
+  'upload-progress': [ProgressEvent]
+  'upload-complete': [UploadEvent]
+  'upload-terminated': [UploadEvent]
+  'chunk-written': [ChunkEvent]
+  'lock-wait': [LockWaitEvent]
+}
+
+const kCompleted = Symbol('fastify-tus.completed')
+
+export class Tus extends EventEmitter<TusEvents> {
   readonly options: Readonly<ResolvedOptions>
   readonly store: DataStore
+  readonly hooks = new HookRegistry()
   /** The tus extensions this endpoint offers, as sent in `Tus-Extension`. */
   readonly extensions: readonly string[]
   /** Full URL path of the collection, with a trailing slash (known once the routes are registered). */
@@ -44,11 +89,109 @@ export class Tus {
   #closing = false
   readonly #sessions = new Set<UploadSession>()
 
+  readonly #closed = new AbortController()
+
   constructor (options: Readonly<ResolvedOptions>) {
+    super()
     this.options = options
     this.store = options.store
     this.basePath = options.path
     this.extensions = Object.freeze(listExtensions(options))
+    for (const name of HOOK_NAMES) {
+      const given = options.hooks[name]
+      for (const fn of Array.isArray(given) ? given : given === undefined ? [] : [given]) this.hooks.add(name, fn)
+    }
+  }
+
+  /** Adds a lifecycle hook; several per name run in the order they were added. */
+  addHook<K extends HookName> (name: K, fn: TusHooks[K]): this {
+    this.hooks.add(name, fn)
+    return this
+  }
+
+  /**
+   * Completed uploads as an async iterator (the counterpart of tusd's CompleteUploads channel).
+   * Uploads completed while the consumer is busy are buffered; the iteration ends when the app
+   * closes or `signal` aborts.
+   */
+  async * completedUploads (signal?: AbortSignal): AsyncGenerator<UploadEvent> {
+    const stop = signal === undefined ? this.#closed.signal : AbortSignal.any([signal, this.#closed.signal])
+    try {
+      for await (const [event] of on(this, 'upload-complete', { signal: stop })) {
+        yield event as UploadEvent
+      }
+    } catch (err) {
+      if ((err as { name?: string }).name !== 'AbortError') throw err
+    }
+  }
+
+  /**
+   * `authorize` for a request on an existing upload. Runs before the upload's lock is taken, so
+   * a request that is not allowed can never interrupt one that is. Without authorize hooks this
+   * costs nothing.
+   */
+  async authorize (request: FastifyRequest, id: string, action: Action): Promise<void> {
+    if (!this.hooks.has('authorize')) return
+    const upload = await this.store.get(id)
+    await this.hooks.run('authorize', request, upload, action)
+  }
+
+  /**
+   * The upload just completed in this request: run `preFinish` (which may shape the response),
+   * and arrange for `onUploadComplete` and the `upload-complete` event once the response is sent.
+   * Returns the body `preFinish` asked for, if any.
+   */
+  async finish (request: FastifyRequest, reply: FastifyReply, upload: UploadInfo): Promise<unknown> {
+    let body: unknown
+    for (const fn of this.hooks.list('preFinish')) {
+      const result = await fn(request, upload)
+      if (result === undefined || result === null) continue
+      if (result.headers !== undefined) reply.headers(result.headers)
+      if (result.body !== undefined) body = result.body
+    }
+    (request as unknown as Record<symbol, UploadInfo>)[kCompleted] = upload
+    request.log.info({ uploadId: upload.id, size: upload.size }, 'tus upload finished')
+    return body
+  }
+
+  /** Called after every response of the scope: delivers what `finish` arranged. */
+  async afterResponse (request: FastifyRequest): Promise<void> {
+    const upload = (request as unknown as Record<symbol, UploadInfo | undefined>)[kCompleted]
+    if (upload === undefined) return
+    await this.notify(request, 'onUploadComplete', upload)
+    this.emit('upload-complete', { request, upload })
+  }
+
+  /** Reports progress to `onUploadProgress` hooks and `upload-progress` listeners; never blocks the body. */
+  progress (request: FastifyRequest, upload: UploadInfo, progress: { bytes: number, offset: number }): void {
+    const current = { ...upload, offset: progress.offset }
+    this.emit('upload-progress', { request, upload: current, ...progress })
+    for (const fn of this.hooks.list('onUploadProgress')) {
+      Promise.resolve()
+        .then(async () => { await fn(request, current, progress) })
+        .catch((err: unknown) => request.log.error({ err, uploadId: upload.id, hook: 'onUploadProgress' }, 'tus hook failed'))
+    }
+  }
+
+  get wantsProgress (): boolean {
+    return this.hooks.has('onUploadProgress') || this.listenerCount('upload-progress') > 0
+  }
+
+  /** The most bytes an upload may have: the plugin's `maxSize` and the upload's own limit. */
+  sizeLimit (upload: Pick<UploadInfo, 'maxSize'>): number {
+    const global = this.options.maxSize > 0 ? this.options.maxSize : Number.POSITIVE_INFINITY
+    return Math.min(global, upload.maxSize ?? Number.POSITIVE_INFINITY)
+  }
+
+  /** Runs hooks whose errors must not reach the client: they are logged. */
+  async notify (request: FastifyRequest, name: 'onUploadComplete' | 'postTerminate' | 'postCreate', upload: UploadInfo): Promise<void> {
+    for (const fn of this.hooks.list(name)) {
+      try {
+        await fn(request, upload)
+      } catch (err) {
+        request.log.error({ err, uploadId: upload.id, hook: name }, 'tus hook failed')
+      }
+    }
   }
 
   get closing (): boolean {
@@ -63,9 +206,37 @@ export class Tus {
     return !this.options.disableDownload && canServe(this.store)
   }
 
+  /** When an unfinished upload expires (`undefined` if it never does). */
+  expiresAt (upload: UploadInfo): Date | undefined {
+    if (this.options.expiration === 0 || isComplete(upload)) return undefined
+    return new Date(upload.updatedAt.getTime() + this.options.expiration)
+  }
+
+  /** 410 for an unfinished upload past its expiry (it may still be on disk until the next sweep). */
+  checkNotExpired (upload: UploadInfo): void {
+    const at = this.expiresAt(upload)
+    if (at !== undefined && at.getTime() <= Date.now()) throw new errors.UploadExpired()
+  }
+
+  /** Sets `Upload-Expires` for an unfinished upload whose last activity was `activity`. */
+  setExpires (reply: FastifyReply, upload: UploadInfo, activity = upload.updatedAt): void {
+    const at = this.expiresAt({ ...upload, updatedAt: activity })
+    if (at !== undefined) reply.header('Upload-Expires', at.toUTCString())
+  }
+
+  /**
+   * Deletes unfinished uploads whose last activity is older than `expiration`; completed uploads
+   * are never touched. Resolves with how many were removed (0 when expiration is off).
+   */
+  async removeExpired (): Promise<number> {
+    if (this.options.expiration === 0 || !canExpire(this.store)) return 0
+    return await this.store.removeExpired(new Date(Date.now() - this.options.expiration))
+  }
+
   /** Ends every body in flight (their bytes are kept); new bodies are refused with 503. */
   shutdown (): void {
     this.#closing = true
+    this.#closed.abort()
     for (const session of this.#sessions) session.stop('shutdown')
   }
 
@@ -95,11 +266,17 @@ export class Tus {
     const socket = request.raw.socket
     const onClose = (): void => controller.abort(new Error('client went away'))
     socket?.once('close', onClose)
+    const started = this.listenerCount('lock-wait') > 0 ? performance.now() : 0
+    let timedOut = false
     try {
       return await this.options.locker.lock(id, { signal: controller.signal, onReleaseRequested })
+    } catch (err) {
+      timedOut = true
+      throw err
     } finally {
       clearTimeout(timer)
       socket?.off('close', onClose)
+      if (started > 0) this.emit('lock-wait', { request, id, ms: performance.now() - started, timedOut })
     }
   }
 
@@ -148,7 +325,10 @@ export function isHttpError (err: unknown): err is Error & { statusCode: number 
 function listExtensions (options: ResolvedOptions): string[] {
   const list = ['creation', 'creation-with-upload']
   if (!options.disableTermination && canTerminate(options.store)) list.push('termination')
+  if (!options.disableConcatenation && canConcat(options.store)) list.push('concatenation')
   if (canDeferLength(options.store)) list.push('creation-defer-length')
+  list.push('checksum', 'checksum-trailer')
+  if (options.expiration > 0 && canExpire(options.store)) list.push('expiration')
   return list
 }
 

@@ -33,6 +33,7 @@ interface InfoFile {
   size?: number
   metadata: Metadata
   concat?: Concat
+  maxSize?: number
   createdAt: string
   /** Start of a chunk that is written but not verified yet. */
   pending?: number
@@ -69,6 +70,7 @@ export class FileStore implements DataStore, Terminates, Concatenates, DefersLen
     const info: InfoFile = { id: upload.id, metadata: { ...upload.metadata }, createdAt: now.toISOString() }
     if (upload.size !== undefined) info.size = upload.size
     if (upload.concat !== undefined) info.concat = upload.concat
+    if (upload.maxSize !== undefined) info.maxSize = upload.maxSize
     await this.#writeInfo(info)
     return toUploadInfo(info, 0, now)
   }
@@ -248,6 +250,7 @@ function toUploadInfo (info: InfoFile, offset: number, updatedAt: Date): UploadI
   }
   if (info.size !== undefined) upload.size = info.size
   if (info.concat !== undefined) upload.concat = info.concat
+  if (info.maxSize !== undefined) upload.maxSize = info.maxSize
   return upload
 }
 

@@ -23,6 +23,7 @@ export class MemoryStore implements DataStore, Terminates, Concatenates, DefersL
     const info: UploadInfo = { id: upload.id, offset: 0, metadata: { ...upload.metadata }, createdAt: now, updatedAt: now }
     if (upload.size !== undefined) info.size = upload.size
     if (upload.concat !== undefined) info.concat = upload.concat
+    if (upload.maxSize !== undefined) info.maxSize = upload.maxSize
     this.#uploads.set(upload.id, { info, chunks: [] })
     return copy(info)
   }

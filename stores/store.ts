@@ -20,6 +20,8 @@ export interface UploadInfo {
   /** Decoded `Upload-Metadata` (an empty value is `''`). */
   metadata: Metadata
   concat?: Concat
+  /** A size limit for this upload (set by a `preCreate` hook); matters while the length is deferred. */
+  maxSize?: number
   createdAt: Date
   /** Last time bytes were written (or the upload was created): the clock for expiration. */
   updatedAt: Date
@@ -31,6 +33,7 @@ export interface NewUpload {
   size?: number
   metadata: Metadata
   concat?: Concat
+  maxSize?: number
 }
 
 /** One chunk handed to `DataStore.write`. */

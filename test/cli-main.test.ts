@@ -69,3 +69,22 @@ t.test('the shutdown timeout forces the exit', async (t) => {
   await waiting
   for (let i = 0; i < 100 && io.codes.length < 2; i++) await sleep(20)
 })
+
+t.test('protocol flags reach the plugin', async (t) => {
+  const dir = await tempDir(t)
+  const io = fakeIo()
+  const app = await main(['--host', '127.0.0.1', '--port', '0', '--upload-dir', dir, '--log-level', 'silent',
+    '--expiration', '1h', '--disable-concatenation', '--cors-allow-origin', 'https://a\\.example', '--cors-allow-credentials'], io)
+  t.teardown(async () => await app?.close())
+  const url = /listening on (\S+)/.exec(io.out)?.[1] as string
+  const options = await fetch(url, { method: 'OPTIONS', headers: { Origin: 'https://a.example', 'Access-Control-Request-Method': 'PATCH' } })
+  t.equal(options.headers.get('tus-extension'), 'creation,creation-with-upload,termination,creation-defer-length,checksum,checksum-trailer,expiration')
+  t.equal(options.headers.get('access-control-allow-credentials'), 'true')
+  const other = await fetch(url, { method: 'OPTIONS', headers: { Origin: 'https://b.example' } })
+  t.equal(other.headers.get('access-control-allow-origin'), null)
+  const plain = await main(['--host', '127.0.0.1', '--port', '0', '--upload-dir', dir, '--log-level', 'silent', '--disable-cors'], io)
+  t.teardown(async () => await plain?.close())
+  const url2 = /listening on (\S+)/g.exec(io.out.split('\n').filter((line) => line.includes('listening')).pop() ?? '')?.[1] as string
+  const noCors = await fetch(url2, { method: 'OPTIONS', headers: { Origin: 'https://a.example' } })
+  t.equal(noCors.headers.get('access-control-allow-origin'), null)
+})

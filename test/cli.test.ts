@@ -6,7 +6,7 @@ import { readFile } from 'node:fs/promises'
 import { join } from 'node:path'
 import { setTimeout as sleep } from 'node:timers/promises'
 import t from 'tap'
-import { FlagError, parseDuration, parseFlags, parseSize } from '../bin/flags.js'
+import { FlagError, parseDuration, parseFlags, parseSize, type CliConfig } from '../bin/flags.js'
 import { tempDir } from './helpers/app.js'
 import { BUILT_COMMAND, runCommand, startServer } from './helpers/cli.js'
 import { rawRequest } from './helpers/http.js'
@@ -40,6 +40,12 @@ t.test('flags', async (t) => {
     disableDownload: true,
     relativeLocation: true
   })
+  t.match(parseFlags(['--expiration', '1h', '--expiration-interval', '30s', '--disable-cors', '--cors-allow-origin', 'https://a\\.example',
+    '--cors-allow-credentials', '--disable-concatenation']), {
+    expiration: 3_600_000, expirationInterval: 30_000, disableCors: true, corsAllowOrigin: /https:\/\/a\.example/, corsAllowCredentials: true, disableConcatenation: true
+  })
+  t.equal((parseFlags([]) as CliConfig).expiration, 0)
+  t.throws(() => parseFlags(['--cors-allow-origin', '(']), FlagError)
   t.equal(parseFlags(['--help']), 'help')
   t.equal(parseFlags(['-v']), 'version')
   t.equal(parseDuration('x', '1.5m', 0), 90_000)

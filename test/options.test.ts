@@ -54,7 +54,7 @@ t.test('defaults, frozen options, the caller object untouched', async (t) => {
   t.equal(app.tus.options.acquireLockTimeout, 20_000)
   t.ok(app.tus.options.locker instanceof MemoryLocker)
   t.ok(Object.isFrozen(app.tus.options))
-  t.same(app.tus.extensions, ['creation', 'creation-with-upload', 'termination', 'creation-defer-length'])
+  t.same(app.tus.extensions, ['creation', 'creation-with-upload', 'termination', 'concatenation', 'creation-defer-length', 'checksum', 'checksum-trailer'])
   const response = await app.inject({ method: 'OPTIONS', url: '/up/' })
   t.equal(response.statusCode, 204)
 })

@@ -9,10 +9,15 @@ export async function handleDelete (tus: Tus, request: FastifyRequest, reply: Fa
   const id = uploadId(request)
   const store = tus.store
   if (!canTerminate(store)) throw new Error('the store cannot terminate uploads')
-  await tus.withLock(request, id, async () => {
-    await store.get(id)
+  await tus.authorize(request, id, 'delete')
+  const upload = await tus.withLock(request, id, async () => {
+    const info = await store.get(id)
+    await tus.hooks.run('preTerminate', request, info)
     await store.remove(id)
+    return info
   })
   request.log.info({ uploadId: id }, 'tus upload terminated')
+  tus.emit('upload-terminated', { request, upload })
+  await tus.notify(request, 'postTerminate', upload)
   reply.code(204).send()
 }

@@ -2,15 +2,20 @@
 import type { FastifyReply, FastifyRequest } from 'fastify'
 import type { UploadInfo } from '../../stores/store.js'
 import { checkVersionIfPresent, uploadId } from '../checks.js'
+import { concatHeader } from '../concat.js'
 import { serializeMetadata } from '../headers.js'
 import type { Tus } from '../tus.js'
 
 export async function handleHead (tus: Tus, request: FastifyRequest, reply: FastifyReply): Promise<void> {
   checkVersionIfPresent(request)
   const id = uploadId(request)
+  await tus.authorize(request, id, 'head')
   const info = await tus.withLock(request, id, async () => await tus.store.get(id))
   reply.header('Cache-Control', 'no-store')
+  tus.checkNotExpired(info)
   setUploadHeaders(reply, info)
+  if (info.concat !== undefined) reply.header('Upload-Concat', concatHeader(tus, request, info.concat))
+  tus.setExpires(reply, info)
   reply.code(200).send()
 }
 

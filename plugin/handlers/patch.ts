@@ -19,18 +19,30 @@ export async function handlePatch (tus: Tus, request: FastifyRequest, reply: Fas
   const length = parseInteger(lengthHeader)
   if (lengthHeader !== undefined && length === undefined) throw new errors.InvalidUploadLength('must be a non-negative integer')
   const id = uploadId(request)
+  await tus.authorize(request, id, 'patch')
 
   const result = await tus.withLock(request, id, async (session) => {
     let info = await tus.store.get(id)
+    if (info.concat?.kind === 'final') throw new errors.ModifyFinal()
+    tus.checkNotExpired(info)
     if (offset !== info.offset) throw new errors.MismatchedOffset(offset, info.offset)
+    const wasComplete = isComplete(info)
     if (length !== undefined) info = await applyLength(tus, info, length)
-    if (isComplete(info)) return { offset: info.offset, error: undefined }
+    // a deferred upload can complete by declaring its length with an empty body
+    if (isComplete(info)) return { info, completed: !wasComplete, error: undefined }
     const received = await receive(tus, request, session, info)
-    return { offset: received.offset, error: endError(received.reason) }
+    const after = { ...info, offset: received.offset }
+    return { info: after, completed: isComplete(after), error: endError(received.reason) }
   })
+  const body = result.completed ? await tus.finish(request, reply, result.info) : undefined
   if (result.error !== undefined) throw result.error
-  reply.header('Upload-Offset', String(result.offset))
-  reply.code(204).send()
+  reply.header('Upload-Offset', String(result.info.offset))
+  tus.setExpires(reply, result.info, new Date())
+  if (body === undefined) {
+    reply.code(204).send()
+  } else {
+    reply.code(200).send(body)
+  }
 }
 
 /** `Upload-Length` on a PATCH: sets a deferred length once; it may never change afterwards. */
@@ -40,7 +52,8 @@ async function applyLength (tus: Tus, info: UploadInfo, length: number): Promise
     return info
   }
   if (length < info.offset) throw new errors.InvalidUploadLength('is smaller than the upload offset')
-  if (tus.options.maxSize > 0 && length > tus.options.maxSize) throw new errors.MaxSizeExceeded(tus.options.maxSize)
+  const limit = tus.sizeLimit(info)
+  if (length > limit) throw new errors.MaxSizeExceeded(limit)
   if (!canDeferLength(tus.store)) throw new errors.DeferLengthUnsupported()
   await tus.store.declareLength(info.id, length)
   return { ...info, size: length }

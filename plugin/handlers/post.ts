@@ -1,40 +1,83 @@
 /**
  * POST on the collection: `creation`, `creation-defer-length` and `creation-with-upload`.
+ * and `concatenation` (partial and final uploads). Order: authorize (before anything is named
+ * or sized), header checks, preCreate, create (a final one is filled from its parts while they
+ * are locked), postCreate, the body, and preFinish if that completed the upload.
  */
 import { randomBytes } from 'node:crypto'
 import type { FastifyReply, FastifyRequest } from 'fastify'
-import { canDeferLength, type NewUpload } from '../../stores/store.js'
+import { canConcat, canDeferLength, isComplete, type Concat, type NewUpload } from '../../stores/store.js'
 import { contentLength, hasTusBody, requireVersion } from '../checks.js'
 import * as errors from '../errors.js'
+import { parseConcat, withParts } from '../concat.js'
 import { header, parseInteger, parseMetadata } from '../headers.js'
+import { runPreCreate, type UploadDraft } from '../hooks.js'
 import { endError, receive } from '../receive.js'
 import { UPLOAD_ID, type Tus } from '../tus.js'
 
 export async function handlePost (tus: Tus, request: FastifyRequest, reply: FastifyReply): Promise<void> {
   requireVersion(request)
-  const size = uploadLength(tus, request)
-  const metadata = parseMetadata(header(request.headers, 'upload-metadata'))
+  await tus.hooks.run('authorize', request, undefined, 'create')
+  const concat = parseConcat(tus, request)
   const withBody = hasTusBody(request)
-  if (withBody) {
-    if (tus.closing) throw new errors.ServerShutdown()
-    const declared = contentLength(request)
-    if (declared !== undefined && size !== undefined && declared > size) throw new errors.UploadSizeExceeded()
+  if (concat?.kind === 'final') {
+    if (withBody) throw new errors.ModifyFinal()
+    await withParts(tus, request, concat.parts, async (parts) => {
+      const size = parts.reduce((sum, part) => sum + (part.size ?? 0), 0)
+      await create(tus, request, reply, { concat, size, withBody: false })
+    })
+    return
   }
+  await create(tus, request, reply, { concat, size: uploadLength(tus, request), withBody })
+}
 
-  const upload: NewUpload = { id: await newId(tus, request), metadata }
-  if (size !== undefined) upload.size = size
-  const info = await tus.store.create(upload)
-  request.log.info({ uploadId: info.id, size }, 'tus upload created')
+interface Creation {
+  concat: Concat | undefined
+  size: number | undefined
+  withBody: boolean
+}
+
+async function create (tus: Tus, request: FastifyRequest, reply: FastifyReply, { concat, size, withBody }: Creation): Promise<void> {
+  const metadata = parseMetadata(header(request.headers, 'upload-metadata'))
+  if (withBody && tus.closing) throw new errors.ServerShutdown()
+
+  let draft: UploadDraft = { id: await newId(tus, request), metadata }
+  if (size !== undefined) draft.size = size
+  if (concat !== undefined) draft.concat = concat
+  let hookLimit: number | undefined
+  if (tus.hooks.has('preCreate')) {
+    ({ draft, maxSize: hookLimit } = await runPreCreate(tus.hooks, request, draft))
+    if (!UPLOAD_ID.test(draft.id)) throw new Error(`preCreate returned an invalid upload id ${JSON.stringify(draft.id)}`)
+  }
+  const limit = tus.sizeLimit({ maxSize: hookLimit })
+  if (size !== undefined && size > limit) throw new errors.MaxSizeExceeded(limit)
+  const declared = contentLength(request)
+  if (withBody && declared !== undefined && size !== undefined && declared > size) throw new errors.UploadSizeExceeded()
+
+  const upload: NewUpload = { ...draft }
+  if (hookLimit !== undefined) upload.maxSize = hookLimit
+  let info = await tus.store.create(upload)
+  request.log.info({ uploadId: info.id, size, concat: concat?.kind }, 'tus upload created')
+  if (concat?.kind === 'final' && canConcat(tus.store)) {
+    await tus.store.concat(info.id, concat.parts)
+    info = { ...info, offset: info.size ?? 0 }
+  }
+  tus.emit('upload-created', { request, upload: info })
+  await tus.notify(request, 'postCreate', info)
   reply.header('Location', tus.location(request, info.id))
+  tus.setExpires(reply, info, new Date())
 
   if (withBody) {
     const received = await tus.withLock(request, info.id, async (session) => await receive(tus, request, session, info))
+    info = { ...info, offset: received.offset }
     reply.header('Upload-Offset', String(received.offset))
+    tus.setExpires(reply, info, new Date())
     // the upload exists whatever happened to the body: the client learns its URL and offset,
     // except when it sent more than it declared
     if (received.reason === 'too-large') throw endError(received.reason)
   }
-  reply.code(201).send()
+  const body = isComplete(info) ? await tus.finish(request, reply, info) : undefined
+  reply.code(201).send(body)
 }
 
 /** The declared length, or `undefined` for a deferred one; every malformed combination is a 400. */
@@ -51,7 +94,7 @@ function uploadLength (tus: Tus, request: FastifyRequest): number | undefined {
   if (size === undefined) {
     throw new errors.InvalidUploadLength(length === undefined ? 'is required (or Upload-Defer-Length: 1)' : 'must be a non-negative integer')
   }
-  if (tus.options.maxSize > 0 && size > tus.options.maxSize) throw new errors.MaxSizeExceeded(tus.options.maxSize)
+  if (size > tus.sizeLimit({})) throw new errors.MaxSizeExceeded(tus.options.maxSize)
   return size
 }
 

@@ -60,6 +60,15 @@ export function storeConformance (t: Test, name: string, factory: StoreFactory):
       await t.rejects(store.create({ id, size: 1, metadata: {} }), UploadExists)
     })
 
+    t.test('a per-upload size limit is kept', async (t) => {
+      const id = newId()
+      await store.create({ id, size: 10, metadata: {}, maxSize: 1234 })
+      t.equal((await store.get(id)).maxSize, 1234)
+      const plain = newId()
+      await store.create({ id: plain, size: 1, metadata: {} })
+      t.equal((await store.get(plain)).maxSize, undefined)
+    })
+
     t.test('unknown and unsafe ids are not found', async (t) => {
       await t.rejects(store.get(newId()), UploadNotFound)
       await t.rejects(store.get('../../etc/passwd'), UploadNotFound)

@@ -1,0 +1,274 @@
+/**
+ * Lifecycle hooks and events: order, arguments, rejections and changes.
+ */
+import createError from '@fastify/error'
+import Fastify from 'fastify'
+import { setTimeout as sleep } from 'node:timers/promises'
+import t from 'tap'
+import tus from '../plugin/index.js'
+import type { UploadEvent } from '../plugin/index.js'
+import { MemoryStore } from '../stores/memory.js'
+import { buildApp, createUpload, OCTET, TUS } from './helpers/app.js'
+import { rawRequest } from './helpers/http.js'
+
+const Forbidden = createError('APP_FORBIDDEN', 'not yours', 403)
+const Rejected = createError('APP_REJECTED', 'uploads of %s are not accepted', 422)
+
+function pathOf (location: unknown): string {
+  return new URL(location as string, 'http://x').pathname
+}
+
+t.test('every hook runs in order with the request and the upload', async (t) => {
+  const calls: string[] = []
+  const { app } = await buildApp(t, {
+    hooks: {
+      authorize: (request, upload, action) => { calls.push(`authorize:${action}:${upload?.offset ?? '-'}:${request.headers['x-user'] as string}`) },
+      preCreate: async (_request, upload) => { calls.push(`preCreate:${upload.size ?? '?'}`) },
+      postCreate: (_request, upload) => { calls.push(`postCreate:${upload.offset}`) },
+      onUploadProgress: (_request, _upload, progress) => { calls.push(`progress:${progress.offset}`) },
+      preFinish: (_request, upload) => { calls.push(`preFinish:${upload.offset}`) },
+      onUploadComplete: (request, upload) => { calls.push(`complete:${upload.offset}:${request.method}`) },
+      preTerminate: (_request, upload) => { calls.push(`preTerminate:${upload.offset}`) },
+      postTerminate: (_request, upload) => { calls.push(`postTerminate:${upload.id.length}`) }
+    }
+  })
+  const created = await app.inject({ method: 'POST', url: '/files/', headers: { ...TUS, 'upload-length': '10', 'x-user': 'ann' } })
+  const path = pathOf(created.headers.location)
+  await app.inject({ method: 'HEAD', url: path, headers: { ...TUS, 'x-user': 'ann' } })
+  await app.inject({ method: 'PATCH', url: path, headers: { ...TUS, 'content-type': OCTET, 'upload-offset': '0', 'x-user': 'ann' }, payload: 'hello' })
+  await app.inject({ method: 'PATCH', url: path, headers: { ...TUS, 'content-type': OCTET, 'upload-offset': '5', 'x-user': 'ann' }, payload: 'world' })
+  await app.inject({ method: 'GET', url: path, headers: { 'x-user': 'ann' } })
+  await app.inject({ method: 'DELETE', url: path, headers: { ...TUS, 'x-user': 'ann' } })
+  t.same(calls, [
+    'authorize:create:-:ann', 'preCreate:10', 'postCreate:0',
+    'authorize:head:0:ann',
+    'authorize:patch:0:ann', 'progress:5',
+    'authorize:patch:5:ann', 'progress:10', 'preFinish:10', 'complete:10:PATCH',
+    'authorize:get:10:ann',
+    'authorize:delete:10:ann', 'preTerminate:10', 'postTerminate:32'
+  ])
+})
+
+t.test('authorize rejects with the error status, headers and message', async (t) => {
+  const { app } = await buildApp(t, {
+    hooks: {
+      authorize: (request, upload, action) => {
+        if (request.headers.authorization !== 'Bearer good') {
+          const err = new Forbidden()
+          ;(err as unknown as { headers: Record<string, string> }).headers = { 'www-authenticate': 'Bearer' }
+          throw err
+        }
+        if (action !== 'create' && upload?.metadata.owner !== 'ann') throw new Forbidden()
+      },
+      preCreate: () => ({ metadata: { owner: 'ann' } })
+    }
+  })
+  const denied = await app.inject({ method: 'POST', url: '/files/', headers: { ...TUS, 'upload-length': '1' } })
+  t.equal(denied.statusCode, 403)
+  t.equal(denied.json().code, 'APP_FORBIDDEN')
+  t.equal(denied.json().message, 'not yours')
+  t.equal(denied.headers['www-authenticate'], 'Bearer')
+  t.equal(denied.headers['tus-resumable'], '1.0.0')
+  const created = await app.inject({ method: 'POST', url: '/files/', headers: { ...TUS, 'upload-length': '1', authorization: 'Bearer good' } })
+  t.equal(created.statusCode, 201)
+  const head = await app.inject({ method: 'HEAD', url: pathOf(created.headers.location), headers: { ...TUS, authorization: 'Bearer good' } })
+  t.equal(head.statusCode, 200)
+  const stranger = await app.inject({ method: 'HEAD', url: pathOf(created.headers.location), headers: TUS })
+  t.equal(stranger.statusCode, 403)
+  const missing = await app.inject({ method: 'HEAD', url: '/files/nope', headers: { ...TUS, authorization: 'Bearer good' } })
+  t.equal(missing.statusCode, 404)
+})
+
+t.test('an unauthorized request never interrupts an upload in progress', async (t) => {
+  const { app } = await buildApp(t, {
+    fileStore: true,
+    hooks: { authorize: (request) => { if (request.headers['x-user'] !== 'ann') throw new Forbidden() } }
+  })
+  await app.listen({ port: 0, host: '127.0.0.1' })
+  const port = (app.server.address() as { port: number }).port
+  const path = await createUpload(app, { 'upload-length': '100', 'x-user': 'ann' })
+  const patch = rawRequest(port, 'PATCH', path, { 'Tus-Resumable': '1.0.0', 'Content-Type': OCTET, 'Upload-Offset': '0', 'Content-Length': '100', 'X-User': 'ann' })
+  patch.write(Buffer.alloc(50, 1))
+  await sleep(100)
+  const intruder = await app.inject({ method: 'HEAD', url: path, headers: { ...TUS, 'x-user': 'eve' } })
+  t.equal(intruder.statusCode, 403)
+  patch.write(Buffer.alloc(50, 2))
+  const response = await patch.response
+  t.equal(response?.status, 204, 'the PATCH finished undisturbed')
+  t.equal(response?.headers['upload-offset'], '100')
+})
+
+t.test('preCreate: reject, rename, merge metadata, limit the size', async (t) => {
+  const { app } = await buildApp(t, {
+    hooks: {
+      preCreate: [
+        (_request, upload) => {
+          if (upload.metadata.filetype === 'application/x-msdownload') throw new Rejected(upload.metadata.filetype)
+        },
+        (request, upload) => ({
+          id: `u-${request.headers['x-user'] as string}-${upload.id.slice(0, 4)}`,
+          metadata: { owner: request.headers['x-user'] as string, secret: null },
+          maxSize: 10
+        }),
+        (_request, upload) => {
+          if (!upload.id.startsWith('u-')) throw new Error('hooks see earlier changes')
+          return { maxSize: 20 }
+        }
+      ]
+    }
+  })
+  const exe = Buffer.from('application/x-msdownload').toString('base64')
+  const rejected = await app.inject({ method: 'POST', url: '/files/', headers: { ...TUS, 'upload-length': '1', 'upload-metadata': `filetype ${exe}` } })
+  t.equal(rejected.statusCode, 422)
+  t.equal(rejected.json().message, 'uploads of application/x-msdownload are not accepted')
+
+  const created = await app.inject({
+    method: 'POST',
+    url: '/files/',
+    headers: { ...TUS, 'upload-length': '10', 'x-user': 'bob', 'upload-metadata': 'secret cw==,name bg==' }
+  })
+  t.equal(created.statusCode, 201)
+  const path = pathOf(created.headers.location)
+  t.match(path, /^\/files\/u-bob-[0-9a-f]{4}$/)
+  const info = await app.tus.store.get(path.split('/').pop() as string)
+  t.same({ ...info.metadata }, { name: 'n', owner: 'bob' }, 'merged, with null removing a key')
+  t.equal(info.maxSize, 10, 'the smallest limit wins')
+
+  const large = await app.inject({ method: 'POST', url: '/files/', headers: { ...TUS, 'upload-length': '11', 'x-user': 'bob' } })
+  t.equal(large.statusCode, 413)
+  t.equal(large.json().code, 'ERR_MAX_SIZE_EXCEEDED')
+
+  const deferred = await app.inject({ method: 'POST', url: '/files/', headers: { ...TUS, 'upload-defer-length': '1', 'x-user': 'cy' } })
+  const deferredPath = pathOf(deferred.headers.location)
+  const tooMuch = await app.inject({ method: 'PATCH', url: deferredPath, headers: { ...TUS, 'content-type': OCTET, 'upload-offset': '0' }, payload: 'x'.repeat(11) })
+  t.equal(tooMuch.statusCode, 413, 'the per-upload limit binds a deferred upload')
+  const declare = await app.inject({ method: 'PATCH', url: deferredPath, headers: { ...TUS, 'content-type': OCTET, 'upload-offset': '0', 'upload-length': '11' }, payload: '' })
+  t.equal(declare.statusCode, 413)
+})
+
+t.test('hook errors without a status are a generic 500, logged; returning nothing is fine', async (t) => {
+  const lines: string[] = []
+  const app = Fastify({ logger: { level: 'error', stream: { write: (line: string) => { lines.push(line) } } } })
+  t.teardown(async () => await app.close())
+  await app.register(tus, {
+    store: new MemoryStore(),
+    hooks: { preCreate: () => { throw new Error('database credentials leaked') } }
+  })
+  const response = await app.inject({ method: 'POST', url: '/files/', headers: { ...TUS, 'upload-length': '1' } })
+  t.equal(response.statusCode, 500)
+  t.equal(response.json().code, 'ERR_INTERNAL_SERVER_ERROR')
+  t.notMatch(response.body, /credentials/)
+  t.ok(lines.some((line) => line.includes('database credentials leaked')))
+  const { app: quiet } = await buildApp(t, { hooks: { preCreate: () => undefined, preFinish: async () => {} } })
+  t.equal((await quiet.inject({ method: 'POST', url: '/files/', headers: { ...TUS, 'upload-length': '0' } })).statusCode, 201)
+})
+
+t.test('postCreate, onUploadComplete, postTerminate and progress errors are logged, never sent', async (t) => {
+  const lines: string[] = []
+  const app = Fastify({ logger: { level: 'error', stream: { write: (line: string) => { lines.push(line) } } } })
+  t.teardown(async () => await app.close())
+  const boom = (): never => { throw new Error('hook boom') }
+  await app.register(tus, {
+    store: new MemoryStore(),
+    hooks: { postCreate: boom, onUploadComplete: boom, postTerminate: boom, onUploadProgress: boom }
+  })
+  const created = await app.inject({ method: 'POST', url: '/files/', headers: { ...TUS, 'upload-length': '2', 'content-type': OCTET }, payload: 'ab' })
+  t.equal(created.statusCode, 201)
+  const deleted = await app.inject({ method: 'DELETE', url: pathOf(created.headers.location), headers: TUS })
+  t.equal(deleted.statusCode, 204)
+  await sleep(20)
+  t.equal(lines.filter((line) => line.includes('hook boom')).length, 4)
+})
+
+t.test('preFinish shapes the completing response; onUploadComplete runs after it is sent', async (t) => {
+  const sequence: string[] = []
+  const { app } = await buildApp(t, {
+    hooks: {
+      preFinish: [
+        (_request, upload) => ({ headers: { 'x-file-url': `https://cdn.example/${upload.id}` } }),
+        () => ({ body: { stored: true } })
+      ],
+      onUploadComplete: async (request) => { sequence.push(`complete:${request.method}`) }
+    }
+  }, (app) => {
+    app.addHook('onSend', async (request, _reply, payload) => { sequence.push(`send:${request.method}`); return payload })
+  })
+  const path = await createUpload(app, { 'upload-length': '3' })
+  const patch = await app.inject({ method: 'PATCH', url: path, headers: { ...TUS, 'content-type': OCTET, 'upload-offset': '0' }, payload: 'abc' })
+  t.equal(patch.statusCode, 200)
+  t.same(patch.json(), { stored: true })
+  t.equal(patch.headers['upload-offset'], '3')
+  t.match(patch.headers['x-file-url'], /^https:\/\/cdn\.example\//)
+  t.same(sequence, ['send:POST', 'send:PATCH', 'complete:PATCH'], 'onUploadComplete ran after the response')
+  const created = await app.inject({ method: 'POST', url: '/files/', headers: { ...TUS, 'upload-length': '0' } })
+  t.equal(created.statusCode, 201, 'an empty upload completes at creation')
+  t.same(created.json(), { stored: true })
+})
+
+t.test('preTerminate can refuse a termination', async (t) => {
+  const { app } = await buildApp(t, { hooks: { preTerminate: () => { throw new Forbidden() } } })
+  const path = await createUpload(app)
+  const response = await app.inject({ method: 'DELETE', url: path, headers: TUS })
+  t.equal(response.statusCode, 403)
+  t.equal((await app.inject({ method: 'HEAD', url: path, headers: TUS })).statusCode, 200, 'the upload is still there')
+})
+
+t.test('progress is reported while the body streams and once at the end', async (t) => {
+  const progress: number[] = []
+  const { app } = await buildApp(t, { fileStore: true, progressInterval: 50, hooks: { onUploadProgress: (_r, _u, p) => { progress.push(p.bytes) } } })
+  await app.listen({ port: 0, host: '127.0.0.1' })
+  const port = (app.server.address() as { port: number }).port
+  const path = await createUpload(app, { 'upload-length': '300' })
+  const request = rawRequest(port, 'PATCH', path, { 'Tus-Resumable': '1.0.0', 'Content-Type': OCTET, 'Upload-Offset': '0', 'Content-Length': '300' })
+  for (let i = 0; i < 3; i++) {
+    request.write(Buffer.alloc(100, i))
+    await sleep(120)
+  }
+  const response = await request.response
+  t.equal(response?.status, 204)
+  t.same([...new Set(progress)], [100, 200, 300], 'reports while streaming, in order, only when bytes arrived')
+  t.equal(progress.at(-1), 300, 'and a last one when the request ends')
+  t.ok(progress.length <= 4)
+})
+
+t.test('addHook, events and the completed-uploads iterator', async (t) => {
+  const app = Fastify()
+  await app.register(tus, { store: new MemoryStore() })
+  const order: string[] = []
+  app.tus.addHook('preFinish', () => { order.push('first') }).addHook('preFinish', async () => { order.push('second') })
+  t.throws(() => app.tus.addHook('nope' as unknown as 'preFinish', () => {}), /unknown hook/)
+  t.throws(() => app.tus.addHook('preFinish', 'x' as never), /must be a function/)
+  const events: string[] = []
+  app.tus.on('upload-created', ({ upload }) => { events.push(`created:${upload.size ?? '?'}`) })
+  app.tus.on('upload-progress', ({ bytes }) => { events.push(`progress:${bytes}`) })
+  app.tus.on('upload-complete', ({ upload }) => { events.push(`complete:${upload.offset}`) })
+  app.tus.on('upload-terminated', ({ upload }) => { events.push(`terminated:${upload.offset}`) })
+  app.tus.on('chunk-written', ({ bytes, reason }) => { events.push(`chunk:${bytes}:${reason}`) })
+  app.tus.on('lock-wait', ({ timedOut }) => { events.push(`lock:${String(timedOut)}`) })
+  const collected: UploadEvent[] = []
+  const consumer = (async () => {
+    for await (const event of app.tus.completedUploads()) collected.push(event)
+  })()
+  const path = await createUpload(app, { 'upload-length': '2' })
+  await app.inject({ method: 'PATCH', url: path, headers: { ...TUS, 'content-type': OCTET, 'upload-offset': '0' }, payload: 'ok' })
+  await app.inject({ method: 'DELETE', url: path, headers: TUS })
+  await createUpload(app, { 'upload-length': '0' })
+  t.same(order, ['first', 'second', 'first', 'second'], 'both uploads completed: each ran both hooks in order')
+  t.same(events, ['created:2', 'lock:false', 'progress:2', 'chunk:2:complete', 'complete:2', 'lock:false', 'terminated:2', 'created:0', 'complete:0'])
+  await app.close()
+  await consumer
+  t.same(collected.map((event) => event.upload.size), [2, 0], 'the iterator saw both and ended with the app')
+  const aborted = new AbortController()
+  aborted.abort()
+  for await (const event of app.tus.completedUploads(aborted.signal)) t.fail(`unexpected ${event.upload.id}`)
+})
+
+t.test('bad hook options are coded errors', async (t) => {
+  for (const [hooks, name] of [[{ nope: () => {} }, 'hooks.nope'], [{ preCreate: 'x' }, 'hooks.preCreate'], [{ preCreate: [() => {}, 1] }, 'hooks.preCreate'], ['x', 'hooks']] as const) {
+    const app = Fastify()
+    const err = await app.register(tus, { store: new MemoryStore(), hooks: hooks as never }).ready().then(() => undefined, (e: unknown) => e) as { code?: string, message?: string }
+    t.equal(err?.code, 'ERR_TUS_INVALID_OPTION')
+    t.match(err?.message, `"${name}"`)
+    await app.close()
+  }
+})
