@@ -53,6 +53,8 @@ interface Held {
   renewTimer: NodeJS.Timeout | undefined
   lostTimer: NodeJS.Timeout | undefined
   renewing: boolean
+  /** Told `'lost'`: no more renewals. */
+  lost: boolean
   done: boolean
 }
 
@@ -200,7 +202,7 @@ export class RedisLocker implements Locker {
 
   #hold (id: string, key: string, token: string, onReleaseRequested: (reason: ReleaseReason) => void, sentAt: number): Lock {
     const held: Held = {
-      id, key, token, onReleaseRequested, asked: new Set(), renewTimer: undefined, lostTimer: undefined, renewing: false, done: false
+      id, key, token, onReleaseRequested, asked: new Set(), renewTimer: undefined, lostTimer: undefined, renewing: false, lost: false, done: false
     }
     this.#held.set(token, held)
     this.#armLost(held, sentAt)
@@ -227,12 +229,13 @@ export class RedisLocker implements Locker {
   }
 
   async #renew (held: Held): Promise<void> {
-    if (held.renewing || held.done) return
+    if (held.renewing || held.done || held.lost) return
     held.renewing = true
     const sentAt = Date.now()
     try {
       const renewed = await this.#bounded(held.id, this.#eval(RENEW, held.key, [held.token, this.ttl]))
-      if (held.done) return
+      // unlocked, or already given up by the lost timer while this renewal was on its way
+      if (held.done || held.lost) return
       if (renewed === 1) this.#armLost(held, sentAt)
       else this.#lose(held)
     } catch {
@@ -250,7 +253,8 @@ export class RedisLocker implements Locker {
   }
 
   #lose (held: Held): void {
-    if (held.done) return
+    if (held.done || held.lost) return
+    held.lost = true
     stopTimers(held)
     this.#held.delete(held.token)
     ask(held, 'lost')

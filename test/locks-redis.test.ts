@@ -214,6 +214,26 @@ withRedis(t, () => {
     await admin.del(`tus:lock:${id}`)
   })
 
+  t.test('a holder whose renewals stall is told "lost" before its key can expire, and stops renewing', async (t) => {
+    const ttl = 900
+    const a = locker(t, { ttl, commandTimeout: 2000 })
+    const id = newId()
+    const acquiredAt = Date.now()
+    const holder = await take(a, id)
+    let lostAt = 0
+    const watch = until(() => holder.asked.includes('lost'), 3000).then((ok) => { lostAt = Date.now(); return ok })
+    // shorter than the TTL: the renewal stalled behind the pause still succeeds when it ends
+    await admin.call('CLIENT', 'PAUSE', '700', 'WRITE')
+    t.ok(await watch, 'told "lost"')
+    t.ok(lostAt - acquiredAt < ttl, `told after ${lostAt - acquiredAt} ms, before the ${ttl} ms TTL could run out`)
+    await sleep(acquiredAt + 1000 - Date.now())
+    t.equal(await admin.exists(`tus:lock:${id}`), 1, 'the stalled renewal ran when the pause ended (scenario check)')
+    await sleep(acquiredAt + 800 + ttl + 300 - Date.now())
+    t.equal(await admin.exists(`tus:lock:${id}`), 0, 'the key expired after the stalled renewal: nothing renewed it again')
+    t.same(holder.asked, ['lost'], 'told once')
+    await holder.lock.unlock()
+  })
+
   t.test('a lock taken by a command that answered too late is given back at once', async (t) => {
     const a = locker(t, { ttl: 30_000 })
     const b = locker(t, { ttl: 30_000 })
