@@ -1,6 +1,6 @@
 /**
- * The locker the command runs with (`--locker`). The Redis locker is loaded only when chosen, so
- * `ioredis` (an optional peer dependency) is needed only then.
+ * The locker the command runs with (`--locker`). The Redis and etcd lockers are loaded only when
+ * chosen, so `ioredis` and `etcd3` (optional peer dependencies) are needed only then.
  */
 import type { FastifyBaseLogger } from 'fastify'
 import { FileLocker } from '../locks/file.js'
@@ -22,13 +22,7 @@ export async function createLocker (config: CliConfig, directory: string, log: F
       return { locker, close: async () => await locker.close() }
     }
     case 'redis': {
-      let module: typeof import('../locks/redis.js')
-      try {
-        module = await import('../locks/redis.js')
-      } catch (err) {
-        if ((err as NodeJS.ErrnoException).code !== 'ERR_MODULE_NOT_FOUND') throw err
-        throw new FlagError('--locker redis needs the ioredis package: npm install ioredis')
-      }
+      const module = await load(async () => await import('../locks/redis.js'), '--locker redis needs the ioredis package: npm install ioredis')
       const locker = new module.RedisLocker({ redis: config.redisUrl })
       // not fatal: Redis may come up after the server; until then requests answer 503
       try {
@@ -39,6 +33,21 @@ export async function createLocker (config: CliConfig, directory: string, log: F
       }
       return { locker, close: async () => await locker.close() }
     }
+    case 'etcd': {
+      const module = await load(async () => await import('../locks/etcd.js'), '--locker etcd needs the etcd3 package: npm install etcd3')
+      const locker = new module.EtcdLocker({ etcd: config.etcdUrls })
+      return { locker, close: async () => await locker.close() }
+    }
+  }
+}
+
+/** Imports an optional locker, turning a missing peer dependency into a flag error. */
+async function load<T> (importer: () => Promise<T>, missing: string): Promise<T> {
+  try {
+    return await importer()
+  } catch (err) {
+    if ((err as NodeJS.ErrnoException).code !== 'ERR_MODULE_NOT_FOUND') throw err
+    throw new FlagError(missing)
   }
 }
 

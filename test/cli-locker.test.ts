@@ -6,8 +6,10 @@ import { FlagError, parseFlags, type CliConfig } from '../bin/flags.js'
 import { createLocker, redactUrl } from '../bin/locker.js'
 import { FileLocker } from '../locks/file.js'
 import { MemoryLocker } from '../locks/memory.js'
+import { EtcdLocker } from '../locks/etcd.js'
 import { RedisLocker } from '../locks/redis.js'
 import { tempDir } from './helpers/app.js'
+import { startEtcd, withEtcd } from './helpers/etcd-server.js'
 import { startRedis, withRedis } from './helpers/redis-server.js'
 
 function config (argv: string[]): CliConfig {
@@ -30,9 +32,14 @@ t.test('flags', async (t) => {
   t.match(config(['--redis-url', 'redis://r:6380/2']), { locker: 'redis', redisUrl: 'redis://r:6380/2' }, '--redis-url implies redis')
   t.match(config(['--locker', 'redis', '--redis-url', 'unix:///run/redis.sock']), { redisUrl: 'unix:///run/redis.sock' })
   t.match(config(['--redis-url', 'rediss://u:p@r:6380']), { locker: 'redis' })
-  t.throws(() => parseFlags(['--locker', 'etcd']), FlagError)
+  t.throws(() => parseFlags(['--locker', 'consul']), FlagError)
   t.throws(() => parseFlags(['--locker', 'file', '--redis-url', 'redis://r']), { message: /only used with --locker redis/ })
   t.throws(() => parseFlags(['--redis-url', 'http://r:6379']), { message: /redis:\/\/, rediss:\/\/ or unix:\/\// })
+  t.match(config(['--locker', 'etcd']), { locker: 'etcd', etcdUrls: ['http://127.0.0.1:2379'] })
+  t.match(config(['--etcd-url', 'http://e1:2379, https://e2:2379']), { locker: 'etcd', etcdUrls: ['http://e1:2379', 'https://e2:2379'] })
+  t.throws(() => parseFlags(['--locker', 'redis', '--etcd-url', 'http://e:2379']), { message: /only used with --locker etcd/ })
+  t.throws(() => parseFlags(['--redis-url', 'redis://r', '--etcd-url', 'http://e:2379']), { message: /cannot both/ })
+  t.throws(() => parseFlags(['--etcd-url', 'e:2379']), { message: /http:\/\/ or https:\/\// })
 })
 
 t.test('redactUrl hides the password only', async (t) => {
@@ -59,6 +66,19 @@ t.test('a redis locker whose Redis is not there yet: a warning, not a failure', 
   t.teardown(made.close)
   t.type(made.locker, RedisLocker)
   t.match(lines(), [{ level: 40, msg: /cannot reach Redis yet/ }])
+})
+
+withEtcd(t, () => {
+  t.test('an etcd locker', async (t) => {
+    const etcd = await startEtcd(t)
+    const dir = await tempDir(t)
+    const { log } = memoryLog()
+    const made = await createLocker(config(['--etcd-url', etcd.url]), dir, log)
+    t.teardown(made.close)
+    t.type(made.locker, EtcdLocker)
+    const lock = await made.locker.lock('cli', { signal: new AbortController().signal, onReleaseRequested: () => {} })
+    await lock.unlock()
+  })
 })
 
 withRedis(t, () => {
