@@ -1,7 +1,7 @@
 /**
  * A locker for several server instances that share an etcd cluster (v3 API).
  *
- * - Each `lock()` call grants a lease of `ttl`. The lock of upload `id` is the key
+ * - Each `lock()` call grants a lease of `ttl` (kept alive while it waits). The lock of upload `id` is the key
  *   `<keyPrefix>lock/<id>`, created in a transaction only if it does not exist, holding a random
  *   token and attached to that lease. Unlocking revokes the lease, which deletes the key only if
  *   it is still ours; giving up a wait revokes it too, so a create that lands after its caller
@@ -107,9 +107,10 @@ export class EtcdLocker implements Locker {
     let wake: () => void = () => {}
     const listener = (): void => wake()
     this.#listen(id, listener)
+    /** When the last grant or keep-alive that etcd confirmed was sent: the lease lives `ttl` from then. */
+    let confirmedAt = Date.now()
     const lease = this.#client.lease(this.ttl / 1000, { autoKeepAlive: false, deadline: this.#deadline() })
     lease.on('lost', ignore)
-    let sentAt = Date.now()
     let askedOwner: string | undefined
     let revision = 0n
     try {
@@ -119,7 +120,12 @@ export class EtcdLocker implements Locker {
         if (options.signal.aborted) throw new LockTimeout(id, { cause: options.signal.reason })
         if (this.#closed) throw new LockUnavailable(id, { cause: new Error('EtcdLocker is closed') })
         const changed = new Promise<void>((resolve) => { wake = resolve })
-        sentAt = Date.now()
+        if (Date.now() - confirmedAt >= this.renewInterval) {
+          // a long wait: the lease must still be alive when the lock is finally created on it
+          const sentAt = Date.now()
+          await Promise.race([this.#bounded(id, lease.keepaliveOnce({ deadline: this.#deadline() })), aborted.promise])
+          confirmedAt = sentAt
+        }
         const result = await Promise.race([this.#bounded(id, this.#client
           .if(key, 'Create', '==', 0)
           .then(this.#client.put(key).value(token).lease(leaseId))
@@ -142,7 +148,7 @@ export class EtcdLocker implements Locker {
           }
         }
         let timer: NodeJS.Timeout | undefined
-        const slept = new Promise<void>((resolve) => { timer = setTimeout(resolve, this.recheckInterval) })
+        const slept = new Promise<void>((resolve) => { timer = setTimeout(resolve, Math.min(this.recheckInterval, this.renewInterval)) })
         try {
           await Promise.race([changed, slept, aborted.promise])
         } finally {
@@ -157,7 +163,7 @@ export class EtcdLocker implements Locker {
       aborted.dispose()
       this.#unlisten(id, listener)
     }
-    return this.#hold(id, token, lease, revision, options.onReleaseRequested, sentAt)
+    return this.#hold(id, token, lease, revision, options.onReleaseRequested, confirmedAt)
   }
 
   /**
@@ -176,12 +182,12 @@ export class EtcdLocker implements Locker {
     if (this.#ownsClient) this.#client.close()
   }
 
-  #hold (id: string, token: string, lease: Lease, revision: bigint, onReleaseRequested: (reason: ReleaseReason) => void, sentAt: number): Lock {
+  #hold (id: string, token: string, lease: Lease, revision: bigint, onReleaseRequested: (reason: ReleaseReason) => void, confirmedAt: number): Lock {
     const held: Held = {
       id, token, lease, revision, onReleaseRequested, asked: new Set(), renewTimer: undefined, lostTimer: undefined, renewing: false, lost: false, done: false
     }
     this.#held.set(token, held)
-    this.#armLost(held, sentAt)
+    this.#armLost(held, confirmedAt)
     held.renewTimer = setInterval(() => { this.#renew(held).catch(ignore) }, this.renewInterval)
     held.renewTimer.unref()
     return {

@@ -125,11 +125,11 @@ withEtcd(t, () => {
     child.kill('SIGKILL')
     await exited
     const killedAt = Date.now()
-    const b = locker(t, { recheckInterval: 10_000 })
+    const b = locker(t, { recheckInterval: 10_000, ttl: 30_000 })
     await t.rejects(take(b, id, within(300)), LockTimeout, 'still locked right after the crash')
     const { lock } = await take(b, id, within(6000))
     const waited = Date.now() - killedAt
-    // etcd checks lease expiry about every 500 ms; the re-check is 10 s, so only the delete event can explain this
+    // etcd checks lease expiry about every 500 ms; b re-checks only every 10 s, so only the delete event can explain this
     t.ok(waited < ttl + 1500, `taken ${waited} ms after the crash (TTL ${ttl} ms)`)
     await lock.unlock()
   })
@@ -146,6 +146,21 @@ withEtcd(t, () => {
     t.same(holder.asked, ['requested'], 'asked to release, never lost')
     await holder.lock.unlock()
     await (await take(b, id, within(1000))).lock.unlock()
+  })
+
+  t.test('a waiter that waits longer than the TTL still gets a lock that lasts', async (t) => {
+    const a = locker(t, { ttl: 2000 })
+    const b = locker(t, { ttl: 2000 })
+    const id = newId()
+    const holder = await take(a, id)
+    const waiting = take(b, id, within(15_000))
+    await sleep(4500)
+    await holder.lock.unlock()
+    const waiter = await waiting
+    await sleep(3000)
+    t.same(waiter.asked, [], 'not lost: its lease was kept alive while it waited')
+    await t.rejects(take(a, id, within(300)), LockTimeout, 'still held')
+    await waiter.lock.unlock()
   })
 
   t.test('"lost" when the key is deleted behind the holder\'s back', async (t) => {
