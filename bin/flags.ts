@@ -3,6 +3,7 @@
  * throws a `FlagError` whose message tells the user what to fix.
  */
 import { parseArgs } from 'node:util'
+import { DEFAULT_HOOK_EVENTS, HOOK_TYPES, type HookType } from './hooks/protocol.js'
 
 export interface CliConfig {
   host: string
@@ -30,6 +31,25 @@ export interface CliConfig {
   redisUrl: string
   /** etcd client URLs for `locker: 'etcd'`. */
   etcdUrls: string[]
+  hooks: HookFlags
+}
+
+/** tusd-compatible hook flags (`--hooks-*`). */
+export interface HookFlags {
+  /** `--hooks-http`: the endpoint for HTTP hooks. */
+  http: string | undefined
+  httpForwardHeaders: string[]
+  /** Attempts per hook call, as tusd counts them. */
+  httpRetry: number
+  httpBackoff: number
+  httpTimeout: number
+  httpSizeLimit: number
+  httpSkipVerify: boolean
+  /** `--hooks-dir`: the directory of hook executables. */
+  dir: string | undefined
+  enabledEvents: HookType[]
+  /** Milliseconds between post-receive events. */
+  progressInterval: number
 }
 
 export type LockerKind = 'memory' | 'file' | 'redis' | 'etcd'
@@ -75,6 +95,26 @@ A tus resumable upload server (tus 1.0.0) on Fastify.
   -h, --help                  show this help
   -v, --version               print the version
 
+Hooks, as tusd sends them (one transport at a time; see docs/hooks.md):
+  --hooks-http URL            POST every hook event as JSON to URL
+  --hooks-http-forward-headers LIST
+                              client request headers to copy onto hook requests, e.g. Authorization,Cookie
+  --hooks-http-retry N        attempts per hook call on a network error or 5xx, counted as tusd does:
+                              3 is one call and two retries (default 3)
+  --hooks-http-backoff DURATION
+                              wait between attempts (default 1s)
+  --hooks-http-timeout DURATION
+                              time limit of one hook call, attempts included (default 15s)
+  --hooks-http-size-limit BYTES
+                              largest hook response accepted (default 5KiB)
+  --hooks-http-skip-verify    do not verify the TLS certificate of an https: hook endpoint
+  --hooks-dir DIR             run DIR/<hook> for every hook event (JSON on stdin and stdout)
+  --hooks-enabled-events LIST hook events to send, comma-separated; empty for all of pre-create,
+                              post-create, post-receive, pre-finish, post-finish, pre-terminate,
+                              post-terminate (default ${DEFAULT_HOOK_EVENTS.join(',')})
+  --progress-hooks-interval DURATION
+                              time between post-receive events while a body streams in (default 1s)
+
 Durations are seconds, or a number with ms, s, m or h.`
 
 const LOG_LEVELS = new Set(['fatal', 'error', 'warn', 'info', 'debug', 'trace', 'silent'])
@@ -109,6 +149,16 @@ export function parseFlags (argv: string[]): CliConfig | 'help' | 'version' {
         locker: { type: 'string' },
         'redis-url': { type: 'string' },
         'etcd-url': { type: 'string' },
+        'hooks-http': { type: 'string' },
+        'hooks-http-forward-headers': { type: 'string', default: '' },
+        'hooks-http-retry': { type: 'string', default: '3' },
+        'hooks-http-backoff': { type: 'string', default: '1s' },
+        'hooks-http-timeout': { type: 'string', default: '15s' },
+        'hooks-http-size-limit': { type: 'string', default: '5KiB' },
+        'hooks-http-skip-verify': { type: 'boolean', default: false },
+        'hooks-dir': { type: 'string' },
+        'hooks-enabled-events': { type: 'string', default: DEFAULT_HOOK_EVENTS.join(',') },
+        'progress-hooks-interval': { type: 'string', default: '1s' },
         help: { type: 'boolean', short: 'h', default: false },
         version: { type: 'boolean', short: 'v', default: false }
       }
@@ -170,12 +220,59 @@ export function parseFlags (argv: string[]): CliConfig | 'help' | 'version' {
     logLevel: values['log-level'],
     locker,
     redisUrl: redisUrl ?? DEFAULT_REDIS_URL,
-    etcdUrls
+    etcdUrls,
+    hooks: {
+      http: hookEndpoint(values['hooks-http'], values['hooks-dir']),
+      httpForwardHeaders: list(values['hooks-http-forward-headers']),
+      httpRetry: parseCount('--hooks-http-retry', values['hooks-http-retry']),
+      httpBackoff: parseDuration('--hooks-http-backoff', values['hooks-http-backoff'], 0),
+      httpTimeout: parseDuration('--hooks-http-timeout', values['hooks-http-timeout'], 1),
+      httpSizeLimit: parseSize('--hooks-http-size-limit', values['hooks-http-size-limit']),
+      httpSkipVerify: values['hooks-http-skip-verify'],
+      dir: values['hooks-dir'],
+      enabledEvents: hookEvents(values['hooks-enabled-events']),
+      progressInterval: parseDuration('--progress-hooks-interval', values['progress-hooks-interval'], 1)
+    }
   }
 }
 
 function isLockerKind (value: string): value is LockerKind {
   return (LOCKERS as readonly string[]).includes(value)
+}
+
+function hookEndpoint (endpoint: string | undefined, dir: string | undefined): string | undefined {
+  if (dir === '') throw new FlagError('--hooks-dir must not be empty')
+  if (endpoint === undefined) return undefined
+  if (dir !== undefined) throw new FlagError('--hooks-http and --hooks-dir cannot be combined: choose one hook transport')
+  let url: URL
+  try {
+    url = new URL(endpoint)
+  } catch {
+    throw new FlagError(`--hooks-http must be an http: or https: URL, got "${endpoint}"`)
+  }
+  if (url.protocol !== 'http:' && url.protocol !== 'https:') throw new FlagError(`--hooks-http must be an http: or https: URL, got "${endpoint}"`)
+  return endpoint
+}
+
+/** tusd's rule: a comma-separated list of hook types; empty means every type. */
+function hookEvents (value: string): HookType[] {
+  const names = list(value)
+  if (names.length === 0) return [...HOOK_TYPES]
+  for (const name of names) {
+    if (!HOOK_TYPES.includes(name as HookType)) {
+      throw new FlagError(`--hooks-enabled-events: unknown hook event "${name}"; events are ${HOOK_TYPES.join(', ')}`)
+    }
+  }
+  return [...new Set(names)] as HookType[]
+}
+
+function list (value: string): string[] {
+  return value.split(',').map((item) => item.trim()).filter((item) => item !== '')
+}
+
+function parseCount (flag: string, value: string): number {
+  if (!/^\d+$/.test(value.trim())) throw new FlagError(`${flag} must be a whole number, got "${value}"`)
+  return Number(value.trim())
 }
 
 const DURATION = /^(\d+(?:\.\d+)?)(ms|s|m|h)?$/

@@ -42,7 +42,7 @@ export async function main (argv: string[], io: CommandIo = processIo): Promise<
     return undefined
   }
 
-  let app: FastifyInstance
+  let app
   try {
     app = await buildServer(config)
   } catch (err) {

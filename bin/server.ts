@@ -1,16 +1,22 @@
 /**
  * The standalone server behind the `fastify-tus` command: Fastify with the plugin on the file
- * store and the locker chosen by `--locker` (file by default, so several processes can share one
- * upload directory; redis for several hosts).
+ * store, the locker chosen by `--locker` (file by default, so several processes can share one
+ * upload directory; redis or etcd for several hosts), and tusd's hook transports when asked for.
  */
 import Fastify, { type FastifyInstance } from 'fastify'
-import { resolve } from 'node:path'
+import { statSync } from 'node:fs'
+import { join, resolve } from 'node:path'
 import tus from '../plugin/index.js'
 import { FileStore } from '../stores/file.js'
-import type { CliConfig } from './flags.js'
+import { FlagError, type CliConfig, type HookFlags } from './flags.js'
+import { FileHookTransport } from './hooks/file.js'
+import { HttpHookTransport } from './hooks/http.js'
+import type { HookTransport } from './hooks/protocol.js'
+import { TusdHooks } from './hooks/tusd.js'
 import { createLocker } from './locker.js'
 
 export async function buildServer (config: CliConfig): Promise<FastifyInstance> {
+  const transport = hookTransport(config.hooks)
   const app = Fastify({
     logger: { level: config.logLevel },
     trustProxy: config.behindProxy,
@@ -20,6 +26,17 @@ export async function buildServer (config: CliConfig): Promise<FastifyInstance> 
   const directory = resolve(config.uploadDir)
   const { locker, close } = await createLocker(config, directory, app.log)
   app.addHook('onClose', close)
+  let hooks: TusdHooks | undefined
+  if (transport !== undefined) {
+    hooks = new TusdHooks({
+      transport,
+      enabled: config.hooks.enabledEvents,
+      storage: (id) => ({ Type: 'filestore', Path: join(directory, id), InfoPath: join(directory, `${id}.info`) })
+    })
+    // before the plugin, so its routes inherit it
+    app.addHook('onSend', hooks.onSend)
+    app.addHook('onClose', async () => { await hooks?.close() })
+  }
   await app.register(tus, {
     path: config.basePath,
     store: new FileStore({ directory }),
@@ -36,7 +53,33 @@ export async function buildServer (config: CliConfig): Promise<FastifyInstance> 
     expirationInterval: config.expiration > 0 ? config.expirationInterval : 0,
     cors: config.disableCors
       ? false
-      : { origin: config.corsAllowOrigin, credentials: config.corsAllowCredentials }
+      : { origin: config.corsAllowOrigin, credentials: config.corsAllowCredentials },
+    progressInterval: config.hooks.progressInterval,
+    hooks: hooks?.hooks
   })
   return app
+}
+
+function hookTransport (flags: HookFlags): HookTransport | undefined {
+  if (flags.dir !== undefined) {
+    const directory = resolve(flags.dir)
+    let isDirectory = false
+    try {
+      isDirectory = statSync(directory).isDirectory()
+    } catch {}
+    if (!isDirectory) throw new FlagError(`--hooks-dir ${flags.dir} is not a directory`)
+    return new FileHookTransport({ directory })
+  }
+  if (flags.http !== undefined) {
+    return new HttpHookTransport({
+      endpoint: flags.http,
+      retries: flags.httpRetry,
+      backoff: flags.httpBackoff,
+      timeout: flags.httpTimeout,
+      sizeLimit: flags.httpSizeLimit,
+      forwardHeaders: flags.httpForwardHeaders,
+      skipVerify: flags.httpSkipVerify
+    })
+  }
+  return undefined
 }

@@ -37,6 +37,8 @@ export class FileLocker implements Locker {
   readonly directory: string
   readonly #recheckInterval: number
   readonly #held = new Map<string, Held>()
+  /** Per id, the end of this process's queue of waiters. */
+  readonly #tails = new Map<string, Promise<void>>()
   /** Callbacks to run when something happens to files of an id. */
   readonly #listeners = new Map<string, Set<() => void>>()
   #watcher: FSWatcher | undefined
@@ -55,10 +57,23 @@ export class FileLocker implements Locker {
     if (!SAFE_ID.test(id)) throw new TypeError(`FileLocker: unsafe lock id ${JSON.stringify(id)}`)
     const token = `${process.pid}.${randomBytes(8).toString('hex')}`
     const aborted = whenAborted(id, options.signal)
+    // waiters of this process queue in order; only the first in line contends for the file,
+    // so a crowd of requests for one upload never stampedes the file system
+    const previous = this.#tails.get(id)
+    let leave!: () => void
+    const mine = new Promise<void>((resolve) => { leave = resolve })
+    const tail = (previous ?? Promise.resolve()).then(async () => await mine)
+    this.#tails.set(id, tail)
+    tail.then(() => { if (this.#tails.get(id) === tail) this.#tails.delete(id) }, () => {})
     let wake: () => void = () => {}
     const listener = (): void => wake()
     this.#listen(id, listener)
     try {
+      if (previous !== undefined) {
+        const local = this.#held.get(id)
+        if (local !== undefined) askOnce(local)
+        await Promise.race([previous, aborted.promise])
+      }
       await this.#start()
       for (;;) {
         if (options.signal.aborted) throw new LockTimeout(id, { cause: options.signal.reason })
@@ -67,6 +82,9 @@ export class FileLocker implements Locker {
         await this.#askToRelease(id)
         await Promise.race([changed, aborted.promise])
       }
+    } catch (err) {
+      leave()
+      throw err
     } finally {
       aborted.dispose()
       this.#unlisten(id, listener)
@@ -77,6 +95,8 @@ export class FileLocker implements Locker {
     this.#held.set(id, held)
     const onStop = (): void => { this.#checkStop(id, held).catch(() => {}) }
     this.#listen(id, onStop)
+    // someone of this process queued behind us meanwhile: they asked for the lock too
+    if (this.#tails.get(id) !== tail) askOnce(held)
     let done = false
     return {
       unlock: async () => {
@@ -91,6 +111,7 @@ export class FileLocker implements Locker {
             await rm(this.#path(id, 'lock'), { force: true })
           }
         } finally {
+          leave()
           this.#notify(id)
           this.#stopIfIdle()
         }

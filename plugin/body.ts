@@ -7,12 +7,16 @@
  * - `too-large`: more bytes than allowed arrived (the allowed ones are passed on);
  * - `timeout`: nothing arrived for `idleTimeout` ms (the timer restarts on every chunk);
  * - `aborted`: the client went away;
- * - `interrupted` / `lost` / `shutdown`: the server stopped reading (`stop()`).
+ * - `interrupted` / `lost` / `shutdown`: the server stopped reading (`stop()`);
+ * - `stopped`: a hook stopped the upload (`app.tus.stopUpload`); the upload is then terminated.
  */
 import type { IncomingMessage } from 'node:http'
 import { Readable } from 'node:stream'
 
-export type EndReason = 'complete' | 'too-large' | 'timeout' | 'aborted' | 'interrupted' | 'lost' | 'shutdown'
+export type EndReason = 'complete' | 'too-large' | 'timeout' | 'aborted' | 'interrupted' | 'lost' | 'shutdown' | 'stopped'
+
+/** Why the server may stop reading a body. */
+export type StopReason = 'interrupted' | 'lost' | 'shutdown' | 'stopped'
 
 export interface UploadBodyOptions {
   /** Most bytes to pass on. */
@@ -65,7 +69,7 @@ export class UploadBody extends Readable {
   }
 
   /** Stops reading: what was passed on so far stays, the stream ends cleanly. */
-  stop (reason: 'interrupted' | 'lost' | 'shutdown'): void {
+  stop (reason: StopReason): void {
     this.#finish(reason)
   }
 

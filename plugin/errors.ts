@@ -43,6 +43,11 @@ export const LockTimeout = createError('ERR_LOCK_TIMEOUT', 'The upload is locked
 export const LockerUnavailable = createError('ERR_LOCKER_UNAVAILABLE', 'The upload lock service cannot be reached; retry later', 503)
 export const StoreFull = createError('ERR_STORAGE_FULL', 'The server has no storage space left for this upload', 507)
 
+/* Refusals by hooks (tusd's codes; a hook may throw these or its own coded errors) */
+export const UploadRejected = createError('ERR_UPLOAD_REJECTED', 'The upload was rejected by the server', 400)
+export const TerminationRejected = createError('ERR_UPLOAD_TERMINATION_REJECTED', 'The termination of the upload was rejected by the server', 400)
+export const UploadStopped = createError('ERR_UPLOAD_STOPPED', 'The upload was stopped by the server', 400)
+
 /* Anything else: the detail is logged, never sent */
 export const InternalError = createError('ERR_INTERNAL_SERVER_ERROR', 'Internal server error', 500)
 

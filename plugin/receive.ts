@@ -5,7 +5,7 @@
  */
 import type { FastifyRequest } from 'fastify'
 import type { Readable } from 'node:stream'
-import type { UploadInfo } from '../stores/store.js'
+import { canTerminate, type UploadInfo } from '../stores/store.js'
 import { UploadBody, type EndReason } from './body.js'
 import { contentLength } from './checks.js'
 import { checksumFor } from './checksum.js'
@@ -19,6 +19,8 @@ export interface Received {
   bytes: number
   /** How the body ended. */
   reason: EndReason
+  /** What to answer when the body did not end normally. */
+  error: Error | undefined
 }
 
 export async function receive (tus: Tus, request: FastifyRequest, session: UploadSession, info: UploadInfo): Promise<Received> {
@@ -54,7 +56,30 @@ export async function receive (tus: Tus, request: FastifyRequest, session: Uploa
   const offset = info.offset + bytes
   request.log.debug({ uploadId: info.id, offset, bytes, reason, ms }, 'tus chunk written')
   if (tus.listenerCount('chunk-written') > 0) tus.emit('chunk-written', { request, upload: { ...info, offset }, bytes, ms, reason })
-  return { offset, bytes, reason }
+  if (reason === 'stopped') {
+    await terminateStopped(tus, request, { ...info, offset })
+    return { offset, bytes, reason, error: session.stopError ?? new errors.UploadStopped() }
+  }
+  return { offset, bytes, reason, error: endError(reason) }
+}
+
+/** A hook stopped the upload: it is removed (when the store can), so it cannot be resumed. */
+async function terminateStopped (tus: Tus, request: FastifyRequest, upload: UploadInfo): Promise<void> {
+  const store = tus.store
+  if (!canTerminate(store)) {
+    request.log.info({ uploadId: upload.id }, 'tus upload stopped by a hook (the store cannot remove it)')
+    return
+  }
+  try {
+    await store.remove(upload.id)
+  } catch (err) {
+    // the client is told the upload stopped either way
+    request.log.error({ err, uploadId: upload.id }, 'tus could not remove a stopped upload')
+    return
+  }
+  request.log.info({ uploadId: upload.id }, 'tus upload stopped by a hook and terminated')
+  tus.emit('upload-terminated', { request, upload })
+  await tus.notify(request, 'postTerminate', upload)
 }
 
 /** The error that matches a body's end, or `undefined` when it ended normally. */
@@ -67,6 +92,7 @@ export function endError (reason: EndReason): Error | undefined {
     case 'interrupted': return new errors.UploadInterrupted()
     case 'lost': return new errors.LockLost()
     case 'shutdown': return new errors.ServerShutdown()
+    case 'stopped': return new errors.UploadStopped()
   }
 }
 

@@ -12,7 +12,7 @@ import {
   canConcat, canDeferLength, canExpire, canServe, canTerminate, isComplete
 } from '../stores/store.js'
 import type { DataStore, UploadInfo } from '../stores/store.js'
-import type { EndReason, UploadBody } from './body.js'
+import type { EndReason, StopReason, UploadBody } from './body.js'
 import * as errors from './errors.js'
 import { HookRegistry, HOOK_NAMES, type Action, type HookName, type TusHooks } from './hooks.js'
 import type { ResolvedOptions } from './options.js'
@@ -23,9 +23,11 @@ export const UPLOAD_ID = /^[A-Za-z0-9_-]{1,100}$/
 /** One request's hold on an upload: a release request or a shutdown stops its body. */
 export class UploadSession {
   body: UploadBody | undefined
-  stopped: 'interrupted' | 'lost' | 'shutdown' | undefined
+  stopped: StopReason | undefined
+  /** What the client gets when a hook stopped the upload (`Tus.stopUpload`). */
+  stopError: Error | undefined
 
-  stop (reason: 'interrupted' | 'lost' | 'shutdown'): void {
+  stop (reason: StopReason): void {
     this.stopped ??= reason
     this.body?.stop(this.stopped)
   }
@@ -88,8 +90,11 @@ export class Tus extends EventEmitter<TusEvents> {
   basePath: string
   #closing = false
   readonly #sessions = new Set<UploadSession>()
+  readonly #requestSessions = new WeakMap<FastifyRequest, UploadSession>()
 
   readonly #closed = new AbortController()
+  /** Reads of an upload (HEAD) still waiting for its lock, shared by the requests that join them. */
+  readonly #waitingReads = new Map<string, Promise<UploadInfo>>()
 
   constructor (options: Readonly<ResolvedOptions>) {
     super()
@@ -177,6 +182,21 @@ export class Tus extends EventEmitter<TusEvents> {
     return this.hooks.has('onUploadProgress') || this.listenerCount('upload-progress') > 0
   }
 
+  /**
+   * Stops the upload whose body `request` is sending (tusd's `StopUpload`), typically from an
+   * `onUploadProgress` hook or an `upload-progress` listener: the body ends, the upload is
+   * terminated (when the store can remove uploads) so it cannot be resumed, and the client gets
+   * `error` (default 400 `ERR_UPLOAD_STOPPED`). Returns `false` when the request is not sending
+   * a body any more (too late: the chunk was already stored).
+   */
+  stopUpload (request: FastifyRequest, error?: Error): boolean {
+    const session = this.#requestSessions.get(request)
+    if (session === undefined || session.body?.reason !== undefined || session.stopped !== undefined) return false
+    session.stopError = error
+    session.stop('stopped')
+    return true
+  }
+
   /** The most bytes an upload may have: the plugin's `maxSize` and the upload's own limit. */
   sizeLimit (upload: Pick<UploadInfo, 'maxSize'>): number {
     const global = this.options.maxSize > 0 ? this.options.maxSize : Number.POSITIVE_INFINITY
@@ -244,26 +264,49 @@ export class Tus extends EventEmitter<TusEvents> {
    * Takes the upload's lock for the duration of `work`. A newer request for the same upload
    * stops this one's body; waiting longer than `acquireLockTimeout` is a 423.
    */
-  async withLock<T> (request: FastifyRequest, id: string, work: (session: UploadSession) => Promise<T>): Promise<T> {
+  async withLock<T> (request: FastifyRequest, id: string, work: (session: UploadSession) => Promise<T>, shared = false): Promise<T> {
     const session = new UploadSession()
-    const lock = await this.#acquire(request, id, (reason) => {
+    const lock = await this.#acquire(request, id, shared, (reason) => {
       request.log.info({ uploadId: id, reason }, 'tus upload lock release requested')
       session.stop(reason === 'lost' ? 'lost' : 'interrupted')
     })
     this.#sessions.add(session)
+    this.#requestSessions.set(request, session)
     if (this.#closing) session.stop('shutdown')
     try {
       return await work(session)
     } finally {
       this.#sessions.delete(session)
+      this.#requestSessions.delete(request)
       await lock.unlock().catch((err: unknown) => request.log.warn({ err, uploadId: id }, 'tus unlock failed'))
     }
   }
 
-  async #acquire (request: FastifyRequest, id: string, onReleaseRequested: (reason: ReleaseReason) => void): Promise<Lock> {
+  /**
+   * An upload's state read under its lock (HEAD). Requests that arrive while such a read still
+   * waits for the lock share it: the read happens after all of them arrived, so each sees the
+   * upload as it is after its own arrival, and a storm of HEADs costs one lock hand-over.
+   */
+  async readLocked (request: FastifyRequest, id: string): Promise<UploadInfo> {
+    const waiting = this.#waitingReads.get(id)
+    if (waiting !== undefined) return await waiting
+    const read: Promise<UploadInfo> = this.withLock(request, id, async () => {
+      if (this.#waitingReads.get(id) === read) this.#waitingReads.delete(id)
+      return await this.store.get(id)
+    }, true)
+    this.#waitingReads.set(id, read)
+    try {
+      return await read
+    } finally {
+      if (this.#waitingReads.get(id) === read) this.#waitingReads.delete(id)
+    }
+  }
+
+  async #acquire (request: FastifyRequest, id: string, shared: boolean, onReleaseRequested: (reason: ReleaseReason) => void): Promise<Lock> {
     const controller = new AbortController()
     const timer = setTimeout(() => controller.abort(new Error('lock wait timed out')), this.options.acquireLockTimeout)
-    const socket = request.raw.socket
+    // a wait shared by several requests does not end when the first one's client goes away
+    const socket = shared ? undefined : request.raw.socket
     const onClose = (): void => controller.abort(new Error('client went away'))
     socket?.once('close', onClose)
     const started = this.listenerCount('lock-wait') > 0 ? performance.now() : 0

@@ -37,6 +37,33 @@ t.test('a client that goes away mid-body keeps what it sent', async (t) => {
   t.equal(await offsetOf(app, path), '400')
 })
 
+t.test('a connection reset (RST) mid-body keeps what arrived and the server stays up', async (t) => {
+  const { app } = await buildApp(t, { fileStore: true })
+  const port = await listen(app)
+  const path = await createUpload(app, { 'upload-length': '1000' })
+  const request = rawRequest(port, 'PATCH', path, patchHead(0, { 'Content-Length': '1000' }))
+  request.write(Buffer.alloc(600, 1))
+  await sleep(150)
+  request.socket.resetAndDestroy()
+  await sleep(100)
+  t.equal(await offsetOf(app, path), '600')
+  const rest = await app.inject({ method: 'PATCH', url: path, headers: { ...TUS, 'content-type': OCTET, 'upload-offset': '600' }, payload: Buffer.alloc(400, 2) })
+  t.equal(rest.statusCode, 204)
+})
+
+t.test('a store that fails mid-write gives a coded 500 and the server stays up', async (t) => {
+  const { MemoryStore } = await import('../stores/memory.js')
+  const store = new MemoryStore()
+  store.write = async () => { throw new Error('connection to backend refused') }
+  const { app } = await buildApp(t, { store })
+  const path = await createUpload(app, { 'upload-length': '5' })
+  const response = await app.inject({ method: 'PATCH', url: path, headers: { ...TUS, 'content-type': OCTET, 'upload-offset': '0' }, payload: 'hello' })
+  t.equal(response.statusCode, 500)
+  t.equal(response.json().code, 'ERR_INTERNAL_SERVER_ERROR')
+  t.notMatch(response.body, /refused/)
+  t.equal((await app.inject({ method: 'HEAD', url: path, headers: TUS })).statusCode, 200)
+})
+
 t.test('a stalled body ends after networkTimeout; its bytes are kept', async (t) => {
   const { app } = await buildApp(t, { fileStore: true, networkTimeout: 300 })
   const port = await listen(app)

@@ -4,6 +4,7 @@ import { readFile } from 'node:fs/promises'
 import { join } from 'node:path'
 import { fileURLToPath } from 'node:url'
 import t from 'tap'
+import * as tus from 'tus-js-client'
 import { tempDir } from './helpers/app.js'
 import { childEnv } from './helpers/env.js'
 
@@ -41,4 +42,80 @@ t.test('examples/basic.ts stores an upload in ./uploads', async (t) => {
   t.equal(created.headers.get('upload-offset'), '2')
   const id = (created.headers.get('location') as string).split('/').pop() as string
   t.equal(await readFile(join(cwd, 'uploads', id), 'utf8'), 'ok')
+})
+
+t.test('examples/auth-hooks.ts: bearer tokens, owners, per-user limits, completed files moved', async (t) => {
+  const cwd = await tempDir(t)
+  const child = spawn(process.execPath, ['--import', tsx, join(root, 'examples/auth-hooks.ts')], {
+    cwd,
+    env: childEnv({ PORT: '0' }),
+    stdio: ['ignore', 'pipe', 'pipe']
+  })
+  t.teardown(() => { child.kill('SIGKILL') })
+  let output = ''
+  const base = await new Promise<string>((resolve, reject) => {
+    const timer = setTimeout(() => reject(new Error(output)), 20_000)
+    const onData = (chunk: Buffer): void => {
+      output += String(chunk)
+      const match = /Server listening at (http:\/\/127\.0\.0\.1:\d+)/.exec(output)
+      if (match?.[1] !== undefined) {
+        clearTimeout(timer)
+        resolve(match[1])
+      }
+    }
+    child.stdout.on('data', onData)
+    child.stderr.on('data', onData)
+  })
+  const TUS = { 'Tus-Resumable': '1.0.0' }
+  const ann = { ...TUS, Authorization: 'Bearer ann-secret' }
+  const bob = { ...TUS, Authorization: 'Bearer bob-secret' }
+
+  const anonymous = await fetch(`${base}/files/`, { method: 'POST', headers: { ...TUS, 'Upload-Length': '1' } })
+  t.equal(anonymous.status, 401)
+  t.equal(anonymous.headers.get('www-authenticate'), 'Bearer')
+
+  const pending = await fetch(`${base}/files/`, { method: 'POST', headers: { ...ann, 'Upload-Length': '10', 'Upload-Metadata': `owner ${Buffer.from('bob').toString('base64')}` } })
+  t.equal(pending.status, 201)
+  const pendingUrl = pending.headers.get('location') as string
+  const head = await fetch(pendingUrl, { method: 'HEAD', headers: ann })
+  t.equal(head.status, 200)
+  t.equal(head.headers.get('upload-metadata'), `owner ${Buffer.from('ann').toString('base64')}`, 'the owner is the user, whatever the client claimed')
+  t.equal((await fetch(pendingUrl, { method: 'HEAD', headers: bob })).status, 403, 'only the owner may touch it')
+  t.equal((await fetch(pendingUrl, { method: 'DELETE', headers: bob })).status, 403)
+
+  const part = await fetch(`${base}/files/`, {
+    method: 'POST',
+    headers: { ...ann, 'Upload-Length': '2', 'Upload-Concat': 'partial', 'Content-Type': 'application/offset+octet-stream' },
+    body: 'ok'
+  })
+  t.equal(part.status, 201)
+  const partUrl = part.headers.get('location') as string
+  t.equal((await fetch(partUrl, { method: 'HEAD', headers: ann })).status, 200, 'a completed partial upload stays for concatenation')
+  t.equal((await fetch(`${base}/files/`, { method: 'POST', headers: { ...bob, 'Upload-Concat': `final;${partUrl}` } })).status, 403, 'bob cannot concatenate ann\'s parts')
+  t.equal((await fetch(`${base}/files/`, { method: 'POST', headers: { ...ann, 'Upload-Concat': `final;${partUrl}` } })).status, 201)
+
+  const tooLarge = await fetch(`${base}/files/`, { method: 'POST', headers: { ...bob, 'Upload-Length': String(2 * 1024 * 1024) } })
+  t.equal(tooLarge.status, 413, 'bob\'s own limit')
+
+  const data = Buffer.from('meeting notes, 3 pages')
+  const url = await new Promise<string>((resolve, reject) => {
+    const upload = new tus.Upload(data, {
+      endpoint: `${base}/files/`,
+      headers: { Authorization: 'Bearer ann-secret' },
+      metadata: { filename: '../notes.txt' },
+      retryDelays: [],
+      onError: reject,
+      onSuccess: () => resolve(upload.url as string)
+    })
+    upload.start()
+  })
+  const id = url.split('/').pop() as string
+  const target = join(cwd, 'completed', 'ann', `${id}-notes.txt`)
+  let moved: Buffer | undefined
+  for (let i = 0; i < 100 && moved === undefined; i++) {
+    moved = await readFile(target).catch(() => undefined)
+    if (moved === undefined) await new Promise((resolve) => setTimeout(resolve, 50))
+  }
+  t.same(moved, data, 'the completed file was moved to completed/<user>/')
+  t.equal((await fetch(url, { method: 'HEAD', headers: ann })).status, 404, 'and left the upload area')
 })

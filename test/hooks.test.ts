@@ -2,7 +2,7 @@
  * Lifecycle hooks and events: order, arguments, rejections and changes.
  */
 import createError from '@fastify/error'
-import Fastify from 'fastify'
+import Fastify, { type FastifyRequest } from 'fastify'
 import { setTimeout as sleep } from 'node:timers/promises'
 import t from 'tap'
 import tus from '../plugin/index.js'
@@ -271,4 +271,96 @@ t.test('bad hook options are coded errors', async (t) => {
     t.match(err?.message, `"${name}"`)
     await app.close()
   }
+})
+
+t.test('stopUpload: a progress hook stops the body, the upload is terminated, the client gets ERR_UPLOAD_STOPPED', async (t) => {
+  const events: string[] = []
+  const StopCustom = createError('APP_QUOTA', 'quota used up', 402)
+  const { app } = await buildApp(t, {
+    fileStore: true,
+    progressInterval: 20,
+    hooks: {
+      onUploadProgress: (request, upload, progress) => {
+        if (progress.bytes < 50) return
+        const custom = request.headers['x-custom'] === '1' ? new StopCustom() : undefined
+        events.push(`stop:${upload.id.length}:${String(app.tus.stopUpload(request, custom))}`)
+        events.push(`again:${String(app.tus.stopUpload(request))}`)
+      },
+      postTerminate: (_request, upload) => { events.push(`postTerminate:${upload.offset}`) },
+      onUploadComplete: () => { events.push('complete') }
+    }
+  })
+  app.tus.on('upload-terminated', ({ upload }) => { events.push(`terminated:${upload.offset}`) })
+  await app.listen({ port: 0, host: '127.0.0.1' })
+  const port = (app.server.address() as { port: number }).port
+
+  const path = await createUpload(app, { 'upload-length': '100' })
+  const patch = rawRequest(port, 'PATCH', path, { 'Tus-Resumable': '1.0.0', 'Content-Type': OCTET, 'Upload-Offset': '0', 'Content-Length': '100' })
+  patch.write(Buffer.alloc(60, 1))
+  const response = await patch.response
+  t.equal(response?.status, 400)
+  t.equal(JSON.parse(response?.body ?? '{}').code, 'ERR_UPLOAD_STOPPED')
+  t.equal(response?.headers['upload-offset'], undefined)
+  t.same(events, ['stop:32:true', 'again:false', 'stop:32:false', 'again:false', 'terminated:60', 'postTerminate:60'],
+    'the final progress report comes too late to stop anything')
+  t.equal((await app.inject({ method: 'HEAD', url: path, headers: TUS })).statusCode, 404, 'the upload is gone')
+
+  events.length = 0
+  const post = rawRequest(port, 'POST', '/files/', {
+    'Tus-Resumable': '1.0.0', 'Content-Type': OCTET, 'Upload-Length': '100', 'Content-Length': '100', 'X-Custom': '1'
+  })
+  post.write(Buffer.alloc(70, 2))
+  const created = await post.response
+  t.equal(created?.status, 402, 'the error given to stopUpload is sent')
+  t.equal(JSON.parse(created?.body ?? '{}').code, 'APP_QUOTA')
+  t.equal(created?.headers.location, undefined, 'no Location for an upload that is gone')
+  t.same(events, ['stop:32:true', 'again:false', 'stop:32:false', 'again:false', 'terminated:70', 'postTerminate:70'])
+
+  t.equal(app.tus.stopUpload({} as FastifyRequest), false, 'a request without a body in flight: nothing to stop')
+})
+
+t.test('stopUpload on a store that cannot remove uploads still stops the body', async (t) => {
+  const store = new MemoryStore()
+  const limited = { create: store.create.bind(store), get: store.get.bind(store), write: store.write.bind(store) }
+  const { app } = await buildApp(t, {
+    store: limited,
+    progressInterval: 20,
+    hooks: { onUploadProgress: (request, _upload, progress) => { if (progress.bytes >= 10) app.tus.stopUpload(request) } }
+  })
+  await app.listen({ port: 0, host: '127.0.0.1' })
+  const port = (app.server.address() as { port: number }).port
+  const path = await createUpload(app, { 'upload-length': '100' })
+  const patch = rawRequest(port, 'PATCH', path, { 'Tus-Resumable': '1.0.0', 'Content-Type': OCTET, 'Upload-Offset': '0', 'Content-Length': '100' })
+  patch.write(Buffer.alloc(10, 1))
+  const response = await patch.response
+  t.equal(response?.status, 400)
+  t.equal(JSON.parse(response?.body ?? '{}').code, 'ERR_UPLOAD_STOPPED')
+  t.equal((await store.get(path.split('/').pop() as string)).offset, 10, 'the bytes stay; the store cannot remove them')
+})
+
+t.test('stopUpload: a store that fails to remove the upload still answers ERR_UPLOAD_STOPPED; the failure is logged', async (t) => {
+  const lines: string[] = []
+  const store = new MemoryStore()
+  store.remove = async () => { throw new Error('disk on fire') }
+  const app = Fastify({ logger: { level: 'error', stream: { write: (line: string) => { lines.push(line) } } } })
+  t.teardown(async () => await app.close())
+  const terminated: string[] = []
+  await app.register(tus, {
+    store,
+    progressInterval: 20,
+    hooks: {
+      onUploadProgress: (request) => { app.tus.stopUpload(request) },
+      postTerminate: (_request, upload) => { terminated.push(upload.id) }
+    }
+  })
+  await app.listen({ port: 0, host: '127.0.0.1' })
+  const port = (app.server.address() as { port: number }).port
+  const path = await createUpload(app, { 'upload-length': '100' })
+  const patch = rawRequest(port, 'PATCH', path, { 'Tus-Resumable': '1.0.0', 'Content-Type': OCTET, 'Upload-Offset': '0', 'Content-Length': '100' })
+  patch.write(Buffer.alloc(10, 1))
+  const response = await patch.response
+  t.equal(response?.status, 400)
+  t.equal(JSON.parse(response?.body ?? '{}').code, 'ERR_UPLOAD_STOPPED')
+  t.ok(lines.some((line) => line.includes('could not remove a stopped upload') && line.includes('disk on fire')))
+  t.same(terminated, [], 'postTerminate only runs when the upload is gone')
 })

@@ -10,7 +10,7 @@ export async function handleHead (tus: Tus, request: FastifyRequest, reply: Fast
   checkVersionIfPresent(request)
   const id = uploadId(request)
   await tus.authorize(request, id, 'head')
-  const info = await tus.withLock(request, id, async () => await tus.store.get(id))
+  const info = await tus.readLocked(request, id)
   reply.header('Cache-Control', 'no-store')
   tus.checkNotExpired(info)
   setUploadHeaders(reply, info)

@@ -7,7 +7,7 @@ import { canDeferLength, isComplete, type UploadInfo } from '../../stores/store.
 import { requireVersion, uploadId } from '../checks.js'
 import * as errors from '../errors.js'
 import { header, mediaType, OFFSET_OCTET_STREAM, parseInteger } from '../headers.js'
-import { endError, receive } from '../receive.js'
+import { receive } from '../receive.js'
 import type { Tus } from '../tus.js'
 
 export async function handlePatch (tus: Tus, request: FastifyRequest, reply: FastifyReply): Promise<void> {
@@ -32,7 +32,8 @@ export async function handlePatch (tus: Tus, request: FastifyRequest, reply: Fas
     if (isComplete(info)) return { info, completed: !wasComplete, error: undefined }
     const received = await receive(tus, request, session, info)
     const after = { ...info, offset: received.offset }
-    return { info: after, completed: isComplete(after), error: endError(received.reason) }
+    // a stopped upload is gone, even when its last byte arrived
+    return { info: after, completed: received.reason !== 'stopped' && isComplete(after), error: received.error }
   })
   const body = result.completed ? await tus.finish(request, reply, result.info) : undefined
   if (result.error !== undefined) throw result.error

@@ -12,7 +12,7 @@ import * as errors from '../errors.js'
 import { parseConcat, withParts } from '../concat.js'
 import { header, parseInteger, parseMetadata } from '../headers.js'
 import { runPreCreate, type UploadDraft } from '../hooks.js'
-import { endError, receive } from '../receive.js'
+import { receive } from '../receive.js'
 import { UPLOAD_ID, type Tus } from '../tus.js'
 
 export async function handlePost (tus: Tus, request: FastifyRequest, reply: FastifyReply): Promise<void> {
@@ -73,8 +73,13 @@ async function create (tus: Tus, request: FastifyRequest, reply: FastifyReply, {
     reply.header('Upload-Offset', String(received.offset))
     tus.setExpires(reply, info, new Date())
     // the upload exists whatever happened to the body: the client learns its URL and offset,
-    // except when it sent more than it declared
-    if (received.reason === 'too-large') throw endError(received.reason)
+    // except when it sent more than it declared or a hook stopped (and removed) it
+    if (received.reason === 'stopped') {
+      reply.removeHeader('Location')
+      reply.removeHeader('Upload-Offset')
+      throw received.error
+    }
+    if (received.reason === 'too-large') throw received.error
   }
   const body = isComplete(info) ? await tus.finish(request, reply, info) : undefined
   reply.code(201).send(body)
