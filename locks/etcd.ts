@@ -20,6 +20,7 @@
  */
 import { randomBytes } from 'node:crypto'
 import { Etcd3, EtcdLeaseInvalidError, type IKeyValue, type IOptions, type Lease, type Watcher } from 'etcd3'
+import { LocalQueue, waitInLine, type Place } from './local-queue.js'
 import { LockTimeout, LockUnavailable, whenAborted } from './locker.js'
 import type { Lock, Locker, LockOptions, ReleaseReason } from './locker.js'
 
@@ -73,6 +74,8 @@ export class EtcdLocker implements Locker {
   readonly #held = new Map<string, Held>()
   /** Wake-up callbacks of the waiters in this instance, by upload id. */
   readonly #waiters = new Map<string, Set<() => void>>()
+  /** This instance's waiters per id, in arrival order: only the first in line contends. */
+  readonly #queue = new LocalQueue()
 
   constructor (options: EtcdLockerOptions = {}) {
     this.keyPrefix = options.keyPrefix ?? 'tus/'
@@ -107,14 +110,23 @@ export class EtcdLocker implements Locker {
     let wake: () => void = () => {}
     const listener = (): void => wake()
     this.#listen(id, listener)
+    const place = this.#queue.join(id)
     /** When the last grant or keep-alive that etcd confirmed was sent: the lease lives `ttl` from then. */
-    let confirmedAt = Date.now()
-    const lease = this.#client.lease(this.ttl / 1000, { autoKeepAlive: false, deadline: this.#deadline() })
-    lease.on('lost', ignore)
+    let confirmedAt = 0
+    let lease: Lease | undefined
     let askedOwner: string | undefined
     let revision = 0n
     try {
+      if (place.ahead !== undefined) {
+        for (const held of this.#held.values()) if (held.id === id) ask(held, 'requested')
+        await waitInLine(place.ahead, aborted.promise, () => new Promise((resolve) => { wake = resolve }), () => {
+          if (this.#closed) throw new LockUnavailable(id, { cause: new Error('EtcdLocker is closed') })
+        })
+      }
       await Promise.race([this.#bounded(id, this.#watch()), aborted.promise])
+      confirmedAt = Date.now()
+      lease = this.#client.lease(this.ttl / 1000, { autoKeepAlive: false, deadline: this.#deadline() })
+      lease.on('lost', ignore)
       const leaseId = await Promise.race([this.#bounded(id, lease.grant()), aborted.promise])
       for (;;) {
         if (options.signal.aborted) throw new LockTimeout(id, { cause: options.signal.reason })
@@ -156,14 +168,15 @@ export class EtcdLocker implements Locker {
         }
       }
     } catch (err) {
+      place.leave()
       // deletes anything written on the lease, including a lock created after we gave up
-      lease.revoke({ deadline: this.#deadline() }).catch(ignore)
+      lease?.revoke({ deadline: this.#deadline() }).catch(ignore)
       throw err
     } finally {
       aborted.dispose()
       this.#unlisten(id, listener)
     }
-    return this.#hold(id, token, lease, revision, options.onReleaseRequested, confirmedAt)
+    return this.#hold(id, token, lease, revision, options.onReleaseRequested, confirmedAt, place)
   }
 
   /**
@@ -182,7 +195,9 @@ export class EtcdLocker implements Locker {
     if (this.#ownsClient) this.#client.close()
   }
 
-  #hold (id: string, token: string, lease: Lease, revision: bigint, onReleaseRequested: (reason: ReleaseReason) => void, confirmedAt: number): Lock {
+  #hold (
+    id: string, token: string, lease: Lease, revision: bigint, onReleaseRequested: (reason: ReleaseReason) => void, confirmedAt: number, place: Place
+  ): Lock {
     const held: Held = {
       id, token, lease, revision, onReleaseRequested, asked: new Set(), renewTimer: undefined, lostTimer: undefined, renewing: false, lost: false, done: false
     }
@@ -190,6 +205,8 @@ export class EtcdLocker implements Locker {
     this.#armLost(held, confirmedAt)
     held.renewTimer = setInterval(() => { this.#renew(held).catch(ignore) }, this.renewInterval)
     held.renewTimer.unref()
+    // someone of this instance queued behind us meanwhile: they asked for the lock too
+    if (place.followed()) ask(held, 'requested')
     return {
       unlock: async () => {
         if (held.done) return
@@ -203,6 +220,7 @@ export class EtcdLocker implements Locker {
           // a lease that expired already took the key with it
           if (!(err instanceof LockUnavailable && err.cause instanceof EtcdLeaseInvalidError)) throw err
         } finally {
+          place.leave()
           this.#wake(id)
         }
       }

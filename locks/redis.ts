@@ -19,6 +19,7 @@
  */
 import { createHash, randomBytes } from 'node:crypto'
 import { Redis, type Cluster, type RedisOptions } from 'ioredis'
+import { LocalQueue, waitInLine, type Place } from './local-queue.js'
 import { LockTimeout, LockUnavailable, whenAborted } from './locker.js'
 import type { Lock, Locker, LockOptions, ReleaseReason } from './locker.js'
 
@@ -98,6 +99,8 @@ export class RedisLocker implements Locker {
   readonly #held = new Map<string, Held>()
   /** Wake-up callbacks of the waiters in this instance, by upload id. */
   readonly #waiters = new Map<string, Set<() => void>>()
+  /** This instance's waiters per id, in arrival order: only the first in line contends. */
+  readonly #queue = new LocalQueue()
 
   constructor (options: RedisLockerOptions = {}) {
     this.keyPrefix = options.keyPrefix ?? 'tus:lock:'
@@ -131,8 +134,15 @@ export class RedisLocker implements Locker {
     let wake: () => void = () => {}
     const listener = (): void => wake()
     this.#listen(id, listener)
+    const place = this.#queue.join(id)
     let sentAt: number
     try {
+      if (place.ahead !== undefined) {
+        for (const held of this.#held.values()) if (held.id === id) ask(held, 'requested')
+        await waitInLine(place.ahead, aborted.promise, () => new Promise((resolve) => { wake = resolve }), () => {
+          if (this.#closed) throw new LockUnavailable(id, { cause: new Error('RedisLocker is closed') })
+        })
+      }
       await Promise.race([this.#subscribe(id), aborted.promise])
       for (;;) {
         if (options.signal.aborted) throw new LockTimeout(id, { cause: options.signal.reason })
@@ -160,11 +170,14 @@ export class RedisLocker implements Locker {
           clearTimeout(timer)
         }
       }
+    } catch (err) {
+      place.leave()
+      throw err
     } finally {
       aborted.dispose()
       this.#unlisten(id, listener)
     }
-    return this.#hold(id, key, token, options.onReleaseRequested, sentAt)
+    return this.#hold(id, key, token, options.onReleaseRequested, sentAt, place)
   }
 
   /**
@@ -200,7 +213,7 @@ export class RedisLocker implements Locker {
     }))
   }
 
-  #hold (id: string, key: string, token: string, onReleaseRequested: (reason: ReleaseReason) => void, sentAt: number): Lock {
+  #hold (id: string, key: string, token: string, onReleaseRequested: (reason: ReleaseReason) => void, sentAt: number, place: Place): Lock {
     const held: Held = {
       id, key, token, onReleaseRequested, asked: new Set(), renewTimer: undefined, lostTimer: undefined, renewing: false, lost: false, done: false
     }
@@ -208,6 +221,8 @@ export class RedisLocker implements Locker {
     this.#armLost(held, sentAt)
     held.renewTimer = setInterval(() => { this.#renew(held).catch(ignore) }, this.renewInterval)
     held.renewTimer.unref()
+    // someone of this instance queued behind us meanwhile: they asked for the lock too
+    if (place.followed()) ask(held, 'requested')
     return {
       unlock: async () => {
         if (held.done) return
@@ -217,6 +232,7 @@ export class RedisLocker implements Locker {
         try {
           await this.#release(key, token, id)
         } finally {
+          place.leave()
           this.#wake(id)
         }
       }

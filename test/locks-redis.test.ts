@@ -297,6 +297,29 @@ withRedis(t, () => {
     t.ok(Date.now() - started < 1000, 'rejects within the command timeout')
   })
 
+  t.test('a crowd on one instance gets the lock in arrival order, one contender at a time', async (t) => {
+    const a = locker(t)
+    const b = locker(t)
+    const id = newId()
+    const holder = await take(b, id)
+    const order: number[] = []
+    let inside = 0
+    let most = 0
+    const crowd = Array.from({ length: 40 }, async (_, i) => {
+      const { lock } = await take(a, id, within(20_000))
+      order.push(i)
+      most = Math.max(most, ++inside)
+      await sleep(2)
+      inside--
+      await lock.unlock()
+    })
+    t.ok(await until(() => holder.asked.includes('requested'), 2000), 'the holder on the other instance was asked')
+    await holder.lock.unlock()
+    await Promise.all(crowd)
+    t.same(order, Array.from({ length: 40 }, (_, i) => i), 'in arrival order')
+    t.equal(most, 1, 'exclusive')
+  })
+
   t.test('options are checked; close() quits only its own connections', async (t) => {
     t.throws(() => new RedisLocker({ redis: redis.url, ttl: 0 }), TypeError)
     t.throws(() => new RedisLocker({ redis: redis.url, ttl: 1000, renewInterval: 500 }), TypeError)
