@@ -114,6 +114,18 @@ withRedis(t, () => {
     }
   })
 
+  t.test('a storm of 300 HEADs on one upload, split over A and B, is served without lock timeouts', async (t) => {
+    const { a, b } = await cluster(t)
+    const path = await create(a, 10)
+    const started = Date.now()
+    const statuses = await Promise.all(Array.from({ length: 300 }, async (_, i) => {
+      const response = await fetch(on(i % 2 === 0 ? a : b, path), { method: 'HEAD', headers: TUS }).catch(() => undefined)
+      return response?.status ?? 0
+    }))
+    t.same([...new Set(statuses)], [200])
+    t.comment(`served in ${Date.now() - started} ms`)
+  })
+
   t.test('Redis restarted during an upload: requests fail cleanly with a code, then the upload resumes', async (t) => {
     const { redis, dir, a, b } = await cluster(t)
     const path = await create(a, 1000)
