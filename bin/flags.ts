@@ -25,6 +25,12 @@ export interface CliConfig {
   corsAllowOrigin: RegExp | undefined
   corsAllowCredentials: boolean
   logLevel: string
+  /** Which locker serialises requests per upload. */
+  locker: LockerKind
+  /** Redis for `locker: 'redis'`. */
+  redisUrl: string
+  /** etcd client URLs for `locker: 'etcd'`. */
+  etcdUrls: string[]
   hooks: HookFlags
 }
 
@@ -45,6 +51,11 @@ export interface HookFlags {
   /** Milliseconds between post-receive events. */
   progressInterval: number
 }
+
+export type LockerKind = 'memory' | 'file' | 'redis' | 'etcd'
+const LOCKERS: readonly LockerKind[] = ['memory', 'file', 'redis', 'etcd']
+const DEFAULT_REDIS_URL = 'redis://127.0.0.1:6379'
+const DEFAULT_ETCD_URL = 'http://127.0.0.1:2379'
 
 export class FlagError extends Error {
   override name = 'FlagError'
@@ -75,6 +86,12 @@ A tus resumable upload server (tus 1.0.0) on Fastify.
   --cors-allow-origin REGEX   origins allowed by CORS, matched against the whole origin (default: all)
   --cors-allow-credentials    allow credentials (cookies, HTTP auth) in CORS requests
   --log-level LEVEL           fatal, error, warn, info, debug, trace or silent (default info)
+  --locker KIND               memory (one process), file (processes sharing --upload-dir on one host),
+                              redis or etcd (any number of hosts)
+                              (default file; redis if --redis-url is given, etcd if --etcd-url is)
+  --redis-url URL             Redis for --locker redis: redis://[user:pass@]host:port[/db], rediss://…
+                              or unix:///path/redis.sock (default ${DEFAULT_REDIS_URL})
+  --etcd-url URL[,URL…]       etcd for --locker etcd: client URLs (default ${DEFAULT_ETCD_URL})
   -h, --help                  show this help
   -v, --version               print the version
 
@@ -129,6 +146,9 @@ export function parseFlags (argv: string[]): CliConfig | 'help' | 'version' {
         'cors-allow-origin': { type: 'string' },
         'cors-allow-credentials': { type: 'boolean', default: false },
         'log-level': { type: 'string', default: 'info' },
+        locker: { type: 'string' },
+        'redis-url': { type: 'string' },
+        'etcd-url': { type: 'string' },
         'hooks-http': { type: 'string' },
         'hooks-http-forward-headers': { type: 'string', default: '' },
         'hooks-http-retry': { type: 'string', default: '3' },
@@ -155,6 +175,20 @@ export function parseFlags (argv: string[]): CliConfig | 'help' | 'version' {
   if (!basePath.startsWith('/')) throw new FlagError(`--base-path must start with "/", got "${basePath}"`)
   if (!LOG_LEVELS.has(values['log-level'])) throw new FlagError(`--log-level must be one of ${[...LOG_LEVELS].join(', ')}`)
   if (values['upload-dir'] === '') throw new FlagError('--upload-dir must not be empty')
+  const redisUrl = values['redis-url']
+  const etcdUrl = values['etcd-url']
+  if (redisUrl !== undefined && etcdUrl !== undefined) throw new FlagError('--redis-url and --etcd-url cannot both be given')
+  const locker = values.locker ?? (redisUrl !== undefined ? 'redis' : etcdUrl !== undefined ? 'etcd' : 'file')
+  if (!isLockerKind(locker)) throw new FlagError(`--locker must be one of ${LOCKERS.join(', ')}, got "${locker}"`)
+  if (redisUrl !== undefined && locker !== 'redis') throw new FlagError(`--redis-url is only used with --locker redis, not --locker ${locker}`)
+  if (redisUrl !== undefined && !/^(rediss?|unix):\/\/./.test(redisUrl)) {
+    throw new FlagError(`--redis-url must be a redis://, rediss:// or unix:// URL, got "${redisUrl}"`)
+  }
+  if (etcdUrl !== undefined && locker !== 'etcd') throw new FlagError(`--etcd-url is only used with --locker etcd, not --locker ${locker}`)
+  const etcdUrls = (etcdUrl ?? DEFAULT_ETCD_URL).split(',').map((url) => url.trim())
+  for (const url of etcdUrls) {
+    if (!/^https?:\/\/./.test(url)) throw new FlagError(`--etcd-url must be http:// or https:// URLs separated by commas, got "${url}"`)
+  }
   let corsAllowOrigin: RegExp | undefined
   if (values['cors-allow-origin'] !== undefined) {
     try {
@@ -184,6 +218,9 @@ export function parseFlags (argv: string[]): CliConfig | 'help' | 'version' {
     corsAllowOrigin,
     corsAllowCredentials: values['cors-allow-credentials'],
     logLevel: values['log-level'],
+    locker,
+    redisUrl: redisUrl ?? DEFAULT_REDIS_URL,
+    etcdUrls,
     hooks: {
       http: hookEndpoint(values['hooks-http'], values['hooks-dir']),
       httpForwardHeaders: list(values['hooks-http-forward-headers']),
@@ -197,6 +234,10 @@ export function parseFlags (argv: string[]): CliConfig | 'help' | 'version' {
       progressInterval: parseDuration('--progress-hooks-interval', values['progress-hooks-interval'], 1)
     }
   }
+}
+
+function isLockerKind (value: string): value is LockerKind {
+  return (LOCKERS as readonly string[]).includes(value)
 }
 
 function hookEndpoint (endpoint: string | undefined, dir: string | undefined): string | undefined {

@@ -1,12 +1,11 @@
 /**
  * The standalone server behind the `fastify-tus` command: Fastify with the plugin on the file
- * store and the file locker (so several processes can share one upload directory), and tusd's
- * hook transports when asked for.
+ * store, the locker chosen by `--locker` (file by default, so several processes can share one
+ * upload directory; redis or etcd for several hosts), and tusd's hook transports when asked for.
  */
 import Fastify, { type FastifyInstance } from 'fastify'
 import { statSync } from 'node:fs'
 import { join, resolve } from 'node:path'
-import { FileLocker } from '../locks/file.js'
 import tus from '../plugin/index.js'
 import { FileStore } from '../stores/file.js'
 import { FlagError, type CliConfig, type HookFlags } from './flags.js'
@@ -14,6 +13,7 @@ import { FileHookTransport } from './hooks/file.js'
 import { HttpHookTransport } from './hooks/http.js'
 import type { HookTransport } from './hooks/protocol.js'
 import { TusdHooks } from './hooks/tusd.js'
+import { createLocker } from './locker.js'
 
 export async function buildServer (config: CliConfig): Promise<FastifyInstance> {
   const transport = hookTransport(config.hooks)
@@ -24,8 +24,8 @@ export async function buildServer (config: CliConfig): Promise<FastifyInstance> 
     return503OnClosing: true
   })
   const directory = resolve(config.uploadDir)
-  const locker = new FileLocker({ directory })
-  app.addHook('onClose', async () => { await locker.close() })
+  const { locker, close } = await createLocker(config, directory, app.log)
+  app.addHook('onClose', close)
   let hooks: TusdHooks | undefined
   if (transport !== undefined) {
     hooks = new TusdHooks({

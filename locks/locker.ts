@@ -42,6 +42,18 @@ export class LockTimeout extends Error {
 }
 
 /**
+ * Raised when a distributed locker cannot reach its backend (for instance Redis is down), so
+ * whether the lock is free is unknown. The request should fail and be retried later.
+ */
+export class LockUnavailable extends Error {
+  readonly code = 'LOCK_UNAVAILABLE'
+  constructor (readonly id: string, options?: { cause?: unknown }) {
+    super(`the locker could not be reached for upload ${id}`, options)
+    this.name = 'LockUnavailable'
+  }
+}
+
+/**
  * Rejects with `LockTimeout` when `signal` aborts. Lockers race their wait against it.
  * Returns the promise and a function that detaches the listener.
  */

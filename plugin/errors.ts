@@ -40,6 +40,7 @@ export const ReadTimeout = createError('ERR_READ_TIMEOUT', 'No data was received
 export const UnexpectedEof = createError('ERR_UNEXPECTED_EOF', 'The request body ended early', 400)
 export const ServerShutdown = createError('ERR_SERVER_SHUTDOWN', 'The server is shutting down; retry later', 503)
 export const LockTimeout = createError('ERR_LOCK_TIMEOUT', 'The upload is locked by another request; retry later', 423)
+export const LockerUnavailable = createError('ERR_LOCKER_UNAVAILABLE', 'The upload lock service cannot be reached; retry later', 503)
 export const StoreFull = createError('ERR_STORAGE_FULL', 'The server has no storage space left for this upload', 507)
 
 /* Refusals by hooks (tusd's codes; a hook may throw these or its own coded errors) */

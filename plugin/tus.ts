@@ -5,7 +5,7 @@
  */
 import { EventEmitter, on } from 'node:events'
 import type { FastifyBaseLogger, FastifyReply, FastifyRequest } from 'fastify'
-import { LockTimeout as LockerTimeout } from '../locks/locker.js'
+import { LockTimeout as LockerTimeout, LockUnavailable } from '../locks/locker.js'
 import type { Lock, ReleaseReason } from '../locks/locker.js'
 import {
   OffsetMismatch, StoreFull as StoreFullError, UploadExists, UploadNotFound as StoreNotFound,
@@ -339,6 +339,10 @@ export class Tus extends EventEmitter<TusEvents> {
   toHttpError (err: unknown, log: FastifyBaseLogger): Error {
     if (err instanceof StoreNotFound) return new errors.UploadNotFound()
     if (err instanceof LockerTimeout) return new errors.LockTimeout()
+    if (err instanceof LockUnavailable) {
+      log.error({ err }, 'tus locker unavailable')
+      return new errors.LockerUnavailable({ cause: err })
+    }
     if (err instanceof OffsetMismatch) return new errors.MismatchedOffset(err.actual, err.expected)
     if (err instanceof StoreFullError) {
       log.error({ err }, 'tus store is full')

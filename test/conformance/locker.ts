@@ -17,10 +17,19 @@ function newId (): string {
   return `l${process.pid}x${Date.now().toString(36)}x${(counter++).toString(36)}`
 }
 
-/** Like AbortSignal.timeout, but its timer keeps the process alive while a test waits. */
+const timers = new Set<NodeJS.Timeout>()
+
+/**
+ * Like AbortSignal.timeout, but its timer keeps the process alive while a test waits. The suite
+ * clears the timers left at its end, so they do not hold the process up after the last test.
+ */
 function within (ms: number): AbortSignal {
   const controller = new AbortController()
-  setTimeout(() => controller.abort(new Error('timeout')), ms)
+  const timer = setTimeout(() => {
+    timers.delete(timer)
+    controller.abort(new Error('timeout'))
+  }, ms)
+  timers.add(timer)
   return controller.signal
 }
 
@@ -47,6 +56,7 @@ async function until (check: () => boolean, ms = 5000): Promise<boolean> {
 export function lockerConformance (t: Test, name: string, factory: LockerFactory): void {
   t.test(`${name}: locker conformance`, async (t) => {
     const { a, b, cleanup } = await factory()
+    t.teardown(() => { for (const timer of timers) clearTimeout(timer) })
     if (cleanup !== undefined) t.teardown(cleanup)
 
     t.test('a free lock is granted, and again after unlock', async (t) => {

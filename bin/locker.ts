@@ -1,0 +1,63 @@
+/**
+ * The locker the command runs with (`--locker`). The Redis and etcd lockers are loaded only when
+ * chosen, so `ioredis` and `etcd3` (optional peer dependencies) are needed only then.
+ */
+import type { FastifyBaseLogger } from 'fastify'
+import { FileLocker } from '../locks/file.js'
+import type { Locker } from '../locks/locker.js'
+import { MemoryLocker } from '../locks/memory.js'
+import { FlagError, type CliConfig } from './flags.js'
+
+export interface CommandLocker {
+  locker: Locker
+  close: () => Promise<void>
+}
+
+export async function createLocker (config: CliConfig, directory: string, log: FastifyBaseLogger): Promise<CommandLocker> {
+  switch (config.locker) {
+    case 'memory':
+      return { locker: new MemoryLocker(), close: async () => {} }
+    case 'file': {
+      const locker = new FileLocker({ directory })
+      return { locker, close: async () => await locker.close() }
+    }
+    case 'redis': {
+      const module = await load(async () => await import('../locks/redis.js'), '--locker redis needs the ioredis package: npm install ioredis')
+      const locker = new module.RedisLocker({ redis: config.redisUrl })
+      // not fatal: Redis may come up after the server; until then requests answer 503
+      try {
+        await locker.ready()
+        log.info({ redis: redactUrl(config.redisUrl) }, 'tus redis locker connected')
+      } catch (err) {
+        log.warn({ err, redis: redactUrl(config.redisUrl) }, 'tus redis locker cannot reach Redis yet; requests get 503 until it can')
+      }
+      return { locker, close: async () => await locker.close() }
+    }
+    case 'etcd': {
+      const module = await load(async () => await import('../locks/etcd.js'), '--locker etcd needs the etcd3 package: npm install etcd3')
+      const locker = new module.EtcdLocker({ etcd: config.etcdUrls })
+      return { locker, close: async () => await locker.close() }
+    }
+  }
+}
+
+/** Imports an optional locker, turning a missing peer dependency into a flag error. */
+async function load<T> (importer: () => Promise<T>, missing: string): Promise<T> {
+  try {
+    return await importer()
+  } catch (err) {
+    if ((err as NodeJS.ErrnoException).code !== 'ERR_MODULE_NOT_FOUND') throw err
+    throw new FlagError(missing)
+  }
+}
+
+/** The URL without its password, for logs. */
+export function redactUrl (url: string): string {
+  try {
+    const parsed = new URL(url)
+    if (parsed.password !== '') parsed.password = '***'
+    return parsed.toString()
+  } catch {
+    return '<unparsable url>'
+  }
+}
