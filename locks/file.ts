@@ -15,6 +15,7 @@ import { randomBytes } from 'node:crypto'
 import { watch, type FSWatcher } from 'node:fs'
 import { link, mkdir, readFile, rm, unlink, writeFile } from 'node:fs/promises'
 import { join } from 'node:path'
+import { LocalQueue } from './local-queue.js'
 import { LockTimeout, whenAborted } from './locker.js'
 import type { Lock, Locker, LockOptions, ReleaseReason } from './locker.js'
 
@@ -37,8 +38,8 @@ export class FileLocker implements Locker {
   readonly directory: string
   readonly #recheckInterval: number
   readonly #held = new Map<string, Held>()
-  /** Per id, the end of this process's queue of waiters. */
-  readonly #tails = new Map<string, Promise<void>>()
+  /** This process's waiters, per id, in arrival order. */
+  readonly #queue = new LocalQueue()
   /** Callbacks to run when something happens to files of an id. */
   readonly #listeners = new Map<string, Set<() => void>>()
   #watcher: FSWatcher | undefined
@@ -59,12 +60,9 @@ export class FileLocker implements Locker {
     const aborted = whenAborted(id, options.signal)
     // waiters of this process queue in order; only the first in line contends for the file,
     // so a crowd of requests for one upload never stampedes the file system
-    const previous = this.#tails.get(id)
-    let leave!: () => void
-    const mine = new Promise<void>((resolve) => { leave = resolve })
-    const tail = (previous ?? Promise.resolve()).then(async () => await mine)
-    this.#tails.set(id, tail)
-    tail.then(() => { if (this.#tails.get(id) === tail) this.#tails.delete(id) }, () => {})
+    const place = this.#queue.join(id)
+    const leave = place.leave
+    const previous = place.ahead
     let wake: () => void = () => {}
     const listener = (): void => wake()
     this.#listen(id, listener)
@@ -96,7 +94,7 @@ export class FileLocker implements Locker {
     const onStop = (): void => { this.#checkStop(id, held).catch(() => {}) }
     this.#listen(id, onStop)
     // someone of this process queued behind us meanwhile: they asked for the lock too
-    if (this.#tails.get(id) !== tail) askOnce(held)
+    if (place.followed()) askOnce(held)
     let done = false
     return {
       unlock: async () => {
