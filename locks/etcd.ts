@@ -22,6 +22,7 @@ import { randomBytes } from 'node:crypto'
 import { Etcd3, EtcdLeaseInvalidError, type IKeyValue, type IOptions, type Lease, type Watcher } from 'etcd3'
 import { LocalQueue, waitInLine, type Place } from './local-queue.js'
 import { LockTimeout, LockUnavailable, whenAborted } from './locker.js'
+import { bounded, Wakeups } from './wakeups.js'
 import type { Lock, Locker, LockOptions, ReleaseReason } from './locker.js'
 
 export interface EtcdLockerOptions {
@@ -73,7 +74,7 @@ export class EtcdLocker implements Locker {
   /** Locks this instance holds, by token. */
   readonly #held = new Map<string, Held>()
   /** Wake-up callbacks of the waiters in this instance, by upload id. */
-  readonly #waiters = new Map<string, Set<() => void>>()
+  readonly #waiters = new Wakeups()
   /** This instance's waiters per id, in arrival order: only the first in line contends. */
   readonly #queue = new LocalQueue()
 
@@ -109,7 +110,7 @@ export class EtcdLocker implements Locker {
     const aborted = whenAborted(id, options.signal)
     let wake: () => void = () => {}
     const listener = (): void => wake()
-    this.#listen(id, listener)
+    this.#waiters.add(id, listener)
     const place = this.#queue.join(id)
     /** When the last grant or keep-alive that etcd confirmed was sent: the lease lives `ttl` from then. */
     let confirmedAt = 0
@@ -123,11 +124,11 @@ export class EtcdLocker implements Locker {
           if (this.#closed) throw new LockUnavailable(id, { cause: new Error('EtcdLocker is closed') })
         })
       }
-      await Promise.race([this.#bounded(id, this.#watch()), aborted.promise])
+      await Promise.race([this.#bound(id, this.#watch()), aborted.promise])
       confirmedAt = Date.now()
       lease = this.#client.lease(this.ttl / 1000, { autoKeepAlive: false, deadline: this.#deadline() })
       lease.on('lost', ignore)
-      const leaseId = await Promise.race([this.#bounded(id, lease.grant()), aborted.promise])
+      const leaseId = await Promise.race([this.#bound(id, lease.grant()), aborted.promise])
       for (;;) {
         if (options.signal.aborted) throw new LockTimeout(id, { cause: options.signal.reason })
         if (this.#closed) throw new LockUnavailable(id, { cause: new Error('EtcdLocker is closed') })
@@ -135,10 +136,10 @@ export class EtcdLocker implements Locker {
         if (Date.now() - confirmedAt >= this.renewInterval) {
           // a long wait: the lease must still be alive when the lock is finally created on it
           const sentAt = Date.now()
-          await Promise.race([this.#bounded(id, lease.keepaliveOnce({ deadline: this.#deadline() })), aborted.promise])
+          await Promise.race([this.#bound(id, lease.keepaliveOnce({ deadline: this.#deadline() })), aborted.promise])
           confirmedAt = sentAt
         }
-        const result = await Promise.race([this.#bounded(id, this.#client
+        const result = await Promise.race([this.#bound(id, this.#client
           .if(key, 'Create', '==', 0)
           .then(this.#client.put(key).value(token).lease(leaseId))
           .else(this.#client.get(key))
@@ -155,7 +156,7 @@ export class EtcdLocker implements Locker {
             ask(local, 'requested')
           } else if (owner !== askedOwner) {
             askedOwner = owner
-            await Promise.race([this.#bounded(id, lease.put(`${this.keyPrefix}stop/${id}`).value(owner)
+            await Promise.race([this.#bound(id, lease.put(`${this.keyPrefix}stop/${id}`).value(owner)
               .options({ deadline: this.#deadline() }).exec()), aborted.promise])
           }
         }
@@ -174,7 +175,7 @@ export class EtcdLocker implements Locker {
       throw err
     } finally {
       aborted.dispose()
-      this.#unlisten(id, listener)
+      this.#waiters.remove(id, listener)
     }
     return this.#hold(id, token, lease, revision, options.onReleaseRequested, confirmedAt, place)
   }
@@ -188,10 +189,10 @@ export class EtcdLocker implements Locker {
     this.#closed = true
     for (const held of this.#held.values()) stopTimers(held)
     this.#held.clear()
-    for (const set of this.#waiters.values()) for (const fn of set) fn()
+    this.#waiters.wakeAll()
     const watcher = this.#watcher
     this.#watcher = undefined
-    if (watcher !== undefined) await this.#bounded('close', watcher.cancel()).catch(ignore)
+    if (watcher !== undefined) await this.#bound('close', watcher.cancel()).catch(ignore)
     if (this.#ownsClient) this.#client.close()
   }
 
@@ -215,13 +216,13 @@ export class EtcdLocker implements Locker {
         this.#held.delete(token)
         try {
           // the lock key and any release request for it live on this lease
-          await this.#bounded(id, lease.revoke({ deadline: this.#deadline() }))
+          await this.#bound(id, lease.revoke({ deadline: this.#deadline() }))
         } catch (err) {
           // a lease that expired already took the key with it
           if (!(err instanceof LockUnavailable && err.cause instanceof EtcdLeaseInvalidError)) throw err
         } finally {
           place.leave()
-          this.#wake(id)
+          this.#waiters.wake(id)
         }
       }
     }
@@ -232,7 +233,7 @@ export class EtcdLocker implements Locker {
     held.renewing = true
     const sentAt = Date.now()
     try {
-      await this.#bounded(held.id, held.lease.keepaliveOnce({ deadline: this.#deadline() }))
+      await this.#bound(held.id, held.lease.keepaliveOnce({ deadline: this.#deadline() }))
       if (!held.done && !held.lost) this.#armLost(held, sentAt)
     } catch (err) {
       // an expired lease is lost for sure; otherwise etcd may just be unreachable: the lost timer decides
@@ -291,7 +292,7 @@ export class EtcdLocker implements Locker {
     if (id === undefined) return
     // deleted while someone here still holds it (not by its own unlock): that holder lost it
     for (const held of this.#held.values()) if (held.id === id && isNewer(kv, held)) this.#lose(held)
-    this.#wake(id)
+    this.#waiters.wake(id)
   }
 
   #lockId (key: string): string | undefined {
@@ -299,44 +300,12 @@ export class EtcdLocker implements Locker {
     return key.startsWith(prefix) ? key.slice(prefix.length) : undefined
   }
 
+  async #bound<T> (id: string, call: Promise<T>): Promise<T> {
+    return await bounded(id, call, this.commandTimeout, 'etcd')
+  }
+
   #deadline (): number {
     return Date.now() + this.commandTimeout
-  }
-
-  /** Waits for an etcd call at most `commandTimeout` ms; any failure becomes `LockUnavailable`. */
-  async #bounded<T> (id: string, call: Promise<T>): Promise<T> {
-    let timer: NodeJS.Timeout | undefined
-    const timeout = new Promise<never>((_resolve, reject) => {
-      timer = setTimeout(() => reject(new Error(`etcd did not answer within ${this.commandTimeout} ms`)), this.commandTimeout)
-    })
-    try {
-      return await Promise.race([call, timeout])
-    } catch (err) {
-      throw new LockUnavailable(id, { cause: err })
-    } finally {
-      clearTimeout(timer)
-    }
-  }
-
-  #listen (id: string, fn: () => void): void {
-    let set = this.#waiters.get(id)
-    if (set === undefined) {
-      set = new Set()
-      this.#waiters.set(id, set)
-    }
-    set.add(fn)
-  }
-
-  #unlisten (id: string, fn: () => void): void {
-    const set = this.#waiters.get(id)
-    if (set === undefined) return
-    set.delete(fn)
-    if (set.size === 0) this.#waiters.delete(id)
-  }
-
-  #wake (id: string): void {
-    const set = this.#waiters.get(id)
-    if (set !== undefined) for (const fn of set) fn()
   }
 }
 

@@ -17,6 +17,7 @@ import { link, mkdir, readFile, rm, unlink, writeFile } from 'node:fs/promises'
 import { join } from 'node:path'
 import { LocalQueue } from './local-queue.js'
 import { LockTimeout, whenAborted } from './locker.js'
+import { Wakeups } from './wakeups.js'
 import type { Lock, Locker, LockOptions, ReleaseReason } from './locker.js'
 
 export interface FileLockerOptions {
@@ -41,7 +42,7 @@ export class FileLocker implements Locker {
   /** This process's waiters, per id, in arrival order. */
   readonly #queue = new LocalQueue()
   /** Callbacks to run when something happens to files of an id. */
-  readonly #listeners = new Map<string, Set<() => void>>()
+  readonly #listeners = new Wakeups()
   #watcher: FSWatcher | undefined
   #timer: NodeJS.Timeout | undefined
   #ready: Promise<void> | undefined
@@ -65,7 +66,7 @@ export class FileLocker implements Locker {
     const previous = place.ahead
     let wake: () => void = () => {}
     const listener = (): void => wake()
-    this.#listen(id, listener)
+    this.#listeners.add(id, listener)
     try {
       if (previous !== undefined) {
         const local = this.#held.get(id)
@@ -85,14 +86,14 @@ export class FileLocker implements Locker {
       throw err
     } finally {
       aborted.dispose()
-      this.#unlisten(id, listener)
+      this.#listeners.remove(id, listener)
     }
     // a .stop left for the previous holder is not meant for us
     await rm(this.#path(id, 'stop'), { force: true })
     const held: Held = { token, onReleaseRequested: options.onReleaseRequested, asked: false }
     this.#held.set(id, held)
     const onStop = (): void => { this.#checkStop(id, held).catch(() => {}) }
-    this.#listen(id, onStop)
+    this.#listeners.add(id, onStop)
     // someone of this process queued behind us meanwhile: they asked for the lock too
     if (place.followed()) askOnce(held)
     let done = false
@@ -100,7 +101,7 @@ export class FileLocker implements Locker {
       unlock: async () => {
         if (done) return
         done = true
-        this.#unlisten(id, onStop)
+        this.#listeners.remove(id, onStop)
         if (this.#held.get(id) === held) this.#held.delete(id)
         try {
           const current = await this.#readOwner(id)
@@ -180,29 +181,12 @@ export class FileLocker implements Locker {
     return undefined
   }
 
-  #listen (id: string, fn: () => void): void {
-    let set = this.#listeners.get(id)
-    if (set === undefined) {
-      set = new Set()
-      this.#listeners.set(id, set)
-    }
-    set.add(fn)
-  }
-
-  #unlisten (id: string, fn: () => void): void {
-    const set = this.#listeners.get(id)
-    if (set === undefined) return
-    set.delete(fn)
-    if (set.size === 0) this.#listeners.delete(id)
-  }
-
   #notify (id: string | undefined): void {
     if (id === undefined) {
-      for (const set of this.#listeners.values()) for (const fn of set) fn()
-      return
+      this.#listeners.wakeAll()
+    } else {
+      this.#listeners.wake(id)
     }
-    const set = this.#listeners.get(id)
-    if (set !== undefined) for (const fn of set) fn()
   }
 
   async #start (): Promise<void> {

@@ -21,6 +21,7 @@ import { createHash, randomBytes } from 'node:crypto'
 import { Redis, type Cluster, type RedisOptions } from 'ioredis'
 import { LocalQueue, waitInLine, type Place } from './local-queue.js'
 import { LockTimeout, LockUnavailable, whenAborted } from './locker.js'
+import { bounded, Wakeups } from './wakeups.js'
 import type { Lock, Locker, LockOptions, ReleaseReason } from './locker.js'
 
 /** A client of ioredis: `Redis` (also Sentinel-configured) or `Cluster`. */
@@ -98,7 +99,7 @@ export class RedisLocker implements Locker {
   /** Locks this instance holds, by token. */
   readonly #held = new Map<string, Held>()
   /** Wake-up callbacks of the waiters in this instance, by upload id. */
-  readonly #waiters = new Map<string, Set<() => void>>()
+  readonly #waiters = new Wakeups()
   /** This instance's waiters per id, in arrival order: only the first in line contends. */
   readonly #queue = new LocalQueue()
 
@@ -133,7 +134,7 @@ export class RedisLocker implements Locker {
     const aborted = whenAborted(id, options.signal)
     let wake: () => void = () => {}
     const listener = (): void => wake()
-    this.#listen(id, listener)
+    this.#waiters.add(id, listener)
     const place = this.#queue.join(id)
     let sentAt: number
     try {
@@ -152,7 +153,7 @@ export class RedisLocker implements Locker {
         const attempt = this.#eval(ACQUIRE, key, [token, this.ttl]) as Promise<AcquireReply>
         let reply: AcquireReply
         try {
-          reply = await Promise.race([this.#bounded(id, attempt), aborted.promise])
+          reply = await Promise.race([this.#bound(id, attempt), aborted.promise])
         } catch (err) {
           // the command may still run: a lock it takes then must not block everyone for a TTL
           attempt.then((late) => { if (late[0] === 1) this.#release(key, token, id).catch(ignore) }, ignore)
@@ -175,7 +176,7 @@ export class RedisLocker implements Locker {
       throw err
     } finally {
       aborted.dispose()
-      this.#unlisten(id, listener)
+      this.#waiters.remove(id, listener)
     }
     return this.#hold(id, key, token, options.onReleaseRequested, sentAt, place)
   }
@@ -187,7 +188,7 @@ export class RedisLocker implements Locker {
   async ready (): Promise<void> {
     try {
       await this.#subscribe('(readiness check)')
-      await this.#bounded('(readiness check)', this.#client.ping())
+      await this.#bound('(readiness check)', this.#client.ping())
     } catch (err) {
       throw err instanceof LockUnavailable && err.cause !== undefined ? err.cause : err
     }
@@ -203,12 +204,12 @@ export class RedisLocker implements Locker {
     this.#client.off('ready', this.#onReconnect)
     for (const held of this.#held.values()) stopTimers(held)
     this.#held.clear()
-    for (const set of this.#waiters.values()) for (const fn of set) fn()
+    this.#waiters.wakeAll()
     const connections = [this.#subscriber, this.#ownsClient ? this.#client : undefined]
     await Promise.all(connections.map(async (connection) => {
       if (connection === undefined) return
       // QUIT lets replies in flight arrive; a connection that is not up has none, and QUIT would wait in its queue
-      if (connection.status === 'ready') await this.#bounded('close', connection.quit()).catch(ignore)
+      if (connection.status === 'ready') await this.#bound('close', connection.quit()).catch(ignore)
       connection.disconnect()
     }))
   }
@@ -233,7 +234,7 @@ export class RedisLocker implements Locker {
           await this.#release(key, token, id)
         } finally {
           place.leave()
-          this.#wake(id)
+          this.#waiters.wake(id)
         }
       }
     }
@@ -241,7 +242,7 @@ export class RedisLocker implements Locker {
 
   /** Deletes the key if it still holds `token`, and tells the waiters. */
   async #release (key: string, token: string, id: string): Promise<void> {
-    await this.#bounded(id, this.#eval(UNLOCK, key, [token, this.#channel, `u:${id}`]))
+    await this.#bound(id, this.#eval(UNLOCK, key, [token, this.#channel, `u:${id}`]))
   }
 
   async #renew (held: Held): Promise<void> {
@@ -249,7 +250,7 @@ export class RedisLocker implements Locker {
     held.renewing = true
     const sentAt = Date.now()
     try {
-      const renewed = await this.#bounded(held.id, this.#eval(RENEW, held.key, [held.token, this.ttl]))
+      const renewed = await this.#bound(held.id, this.#eval(RENEW, held.key, [held.token, this.ttl]))
       // unlocked, or already given up by the lost timer while this renewal was on its way
       if (held.done || held.lost) return
       if (renewed === 1) this.#armLost(held, sentAt)
@@ -283,7 +284,7 @@ export class RedisLocker implements Locker {
       return
     }
     if (owner === '') return
-    this.#bounded(id, this.#client.publish(this.#channel, `r:${owner}`)).catch(ignore)
+    this.#bound(id, this.#client.publish(this.#channel, `r:${owner}`)).catch(ignore)
   }
 
   /**
@@ -297,7 +298,7 @@ export class RedisLocker implements Locker {
   #onMessage = (channel: string, message: string): void => {
     if (channel !== this.#channel) return
     if (message.startsWith('u:')) {
-      this.#wake(message.slice(2))
+      this.#waiters.wake(message.slice(2))
     } else if (message.startsWith('r:')) {
       const held = this.#held.get(message.slice(2))
       if (held !== undefined) ask(held, 'requested')
@@ -316,7 +317,7 @@ export class RedisLocker implements Locker {
     this.#subscribed ??= subscriber.subscribe(this.#channel).then(() => {})
     const subscribed = this.#subscribed
     try {
-      await this.#bounded(id, subscribed)
+      await this.#bound(id, subscribed)
     } catch (err) {
       if (this.#subscribed === subscribed) this.#subscribed = undefined
       throw err
@@ -333,40 +334,8 @@ export class RedisLocker implements Locker {
     }
   }
 
-  /** Waits for a Redis command at most `commandTimeout` ms; any failure becomes `LockUnavailable`. */
-  async #bounded<T> (id: string, command: Promise<T>): Promise<T> {
-    let timer: NodeJS.Timeout | undefined
-    const timeout = new Promise<never>((_resolve, reject) => {
-      timer = setTimeout(() => reject(new Error(`Redis did not answer within ${this.commandTimeout} ms`)), this.commandTimeout)
-    })
-    try {
-      return await Promise.race([command, timeout])
-    } catch (err) {
-      throw new LockUnavailable(id, { cause: err })
-    } finally {
-      clearTimeout(timer)
-    }
-  }
-
-  #listen (id: string, fn: () => void): void {
-    let set = this.#waiters.get(id)
-    if (set === undefined) {
-      set = new Set()
-      this.#waiters.set(id, set)
-    }
-    set.add(fn)
-  }
-
-  #unlisten (id: string, fn: () => void): void {
-    const set = this.#waiters.get(id)
-    if (set === undefined) return
-    set.delete(fn)
-    if (set.size === 0) this.#waiters.delete(id)
-  }
-
-  #wake (id: string): void {
-    const set = this.#waiters.get(id)
-    if (set !== undefined) for (const fn of set) fn()
+  async #bound<T> (id: string, call: Promise<T>): Promise<T> {
+    return await bounded(id, call, this.commandTimeout, 'Redis')
   }
 }
 
