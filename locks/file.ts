@@ -13,7 +13,7 @@
  */
 import { randomBytes } from 'node:crypto'
 import { watch, type FSWatcher } from 'node:fs'
-import { link, mkdir, readFile, rm, unlink, writeFile } from 'node:fs/promises'
+import { link, mkdir, open, readFile, rm, stat, unlink, writeFile } from 'node:fs/promises'
 import { join } from 'node:path'
 import { LocalQueue } from './local-queue.js'
 import { LockTimeout, whenAborted } from './locker.js'
@@ -67,6 +67,7 @@ export class FileLocker implements Locker {
     let wake: () => void = () => {}
     const listener = (): void => wake()
     this.#listeners.add(id, listener)
+    let inode: number | undefined
     try {
       if (previous !== undefined) {
         const local = this.#held.get(id)
@@ -77,7 +78,8 @@ export class FileLocker implements Locker {
       for (;;) {
         if (options.signal.aborted) throw new LockTimeout(id, { cause: options.signal.reason })
         const changed = new Promise<void>((resolve) => { wake = resolve })
-        if (await this.#tryAcquire(id, token)) break
+        inode = await this.#tryAcquire(id, token)
+        if (inode !== undefined) break
         await this.#askToRelease(id)
         await Promise.race([changed, aborted.promise])
       }
@@ -104,9 +106,10 @@ export class FileLocker implements Locker {
         this.#listeners.remove(id, onStop)
         if (this.#held.get(id) === held) this.#held.delete(id)
         try {
-          const current = await this.#readOwner(id)
-          if (current?.token === token) {
-            await rm(this.#path(id, 'stop'), { force: true })
+          // still our lock file (the same inode)? then remove it, and a release request if one came
+          const current = await stat(this.#path(id, 'lock')).catch(() => undefined)
+          if (current?.ino === inode) {
+            if (held.asked) await rm(this.#path(id, 'stop'), { force: true })
             await rm(this.#path(id, 'lock'), { force: true })
           }
         } finally {
@@ -130,12 +133,20 @@ export class FileLocker implements Locker {
     return join(this.directory, `${id}.${kind}`)
   }
 
-  async #tryAcquire (id: string, token: string): Promise<boolean> {
+  /** Creates the lock file; resolves with its inode (which identifies our lock), or `undefined` if held. */
+  async #tryAcquire (id: string, token: string): Promise<number | undefined> {
     const tmp = join(this.directory, `.${id}.${token}.tmp`)
-    await writeFile(tmp, JSON.stringify({ pid: process.pid, token }))
+    const handle = await open(tmp, 'wx')
+    let inode: number
+    try {
+      await handle.writeFile(JSON.stringify({ pid: process.pid, token }))
+      inode = (await handle.stat()).ino
+    } finally {
+      await handle.close()
+    }
     try {
       await link(tmp, this.#path(id, 'lock'))
-      return true
+      return inode
     } catch (err) {
       if ((err as NodeJS.ErrnoException).code !== 'EEXIST') throw err
     } finally {
@@ -146,9 +157,8 @@ export class FileLocker implements Locker {
     if (owner !== undefined && !isAlive(owner.pid)) {
       const again = await this.#readOwner(id)
       if (again?.token === owner.token) await rm(this.#path(id, 'lock'), { force: true })
-      return false
     }
-    return false
+    return undefined
   }
 
   async #askToRelease (id: string): Promise<void> {

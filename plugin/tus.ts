@@ -270,6 +270,18 @@ export class Tus extends EventEmitter<TusEvents> {
       request.log.info({ uploadId: id, reason }, 'tus upload lock release requested')
       session.stop(reason === 'lost' ? 'lost' : 'interrupted')
     })
+    try {
+      return await this.withSession(request, work, session)
+    } finally {
+      await lock.unlock().catch((err: unknown) => request.log.warn({ err, uploadId: id }, 'tus unlock failed'))
+    }
+  }
+
+  /**
+   * Runs `work` with a session (shutdown and `stopUpload` can stop its body) but no lock: for the
+   * body of an upload nobody else can know yet (created by this very request under a random id).
+   */
+  async withSession<T> (request: FastifyRequest, work: (session: UploadSession) => Promise<T>, session = new UploadSession()): Promise<T> {
     this.#sessions.add(session)
     this.#requestSessions.set(request, session)
     if (this.#closing) session.stop('shutdown')
@@ -278,7 +290,6 @@ export class Tus extends EventEmitter<TusEvents> {
     } finally {
       this.#sessions.delete(session)
       this.#requestSessions.delete(request)
-      await lock.unlock().catch((err: unknown) => request.log.warn({ err, uploadId: id }, 'tus unlock failed'))
     }
   }
 

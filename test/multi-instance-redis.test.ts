@@ -138,10 +138,13 @@ withRedis(t, () => {
     const started = Date.now()
     const head = await fetch(on(b, path), { method: 'HEAD', headers: TUS })
     t.equal(head.status, 503, 'HEAD while Redis is down: 503')
-    const post = await fetch(b.url, { method: 'POST', headers: { ...TUS, 'Upload-Length': '5', 'Content-Type': OCTET }, body: 'hello' })
-    t.equal(post.status, 503, 'creation-with-upload while Redis is down: 503')
-    t.match(await post.text(), /ERR_LOCKER_UNAVAILABLE/)
-    t.ok(Date.now() - started < 8000, 'both answered within the command timeout')
+    const post = await fetch(b.url, { method: 'POST', headers: { ...TUS, 'Upload-Length': '10', 'Content-Type': OCTET }, body: 'hello' })
+    t.equal(post.status, 201, 'creation-with-upload needs no lock (its id is new and random): it works while Redis is down')
+    t.equal(post.headers.get('upload-offset'), '5')
+    const append = await fetch(post.headers.get('location') as string, { method: 'PATCH', headers: { ...TUS, 'Content-Type': OCTET, 'Upload-Offset': '5' }, body: 'world' })
+    t.equal(append.status, 503, 'a PATCH needs the lock: 503 while Redis is down')
+    t.match(await append.text(), /ERR_LOCKER_UNAVAILABLE/)
+    t.ok(Date.now() - started < 12000, 'all answered within the command timeout')
 
     await redis.start()
     const old = await stalled.response

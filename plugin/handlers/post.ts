@@ -12,8 +12,8 @@ import * as errors from '../errors.js'
 import { parseConcat, withParts } from '../concat.js'
 import { header, parseInteger, parseMetadata } from '../headers.js'
 import { runPreCreate, type UploadDraft } from '../hooks.js'
-import { receive } from '../receive.js'
-import { UPLOAD_ID, type Tus } from '../tus.js'
+import { receive, type Received } from '../receive.js'
+import { UPLOAD_ID, type Tus, type UploadSession } from '../tus.js'
 
 export async function handlePost (tus: Tus, request: FastifyRequest, reply: FastifyReply): Promise<void> {
   requireVersion(request)
@@ -41,7 +41,8 @@ async function create (tus: Tus, request: FastifyRequest, reply: FastifyReply, {
   const metadata = parseMetadata(header(request.headers, 'upload-metadata'))
   if (withBody && tus.closing) throw new errors.ServerShutdown()
 
-  let draft: UploadDraft = { id: await newId(tus, request), metadata }
+  const generated = await newId(tus, request)
+  let draft: UploadDraft = { id: generated, metadata }
   if (size !== undefined) draft.size = size
   if (concat !== undefined) draft.concat = concat
   let hookLimit: number | undefined
@@ -68,7 +69,10 @@ async function create (tus: Tus, request: FastifyRequest, reply: FastifyReply, {
   tus.setExpires(reply, info, new Date())
 
   if (withBody) {
-    const received = await tus.withLock(request, info.id, async (session) => await receive(tus, request, session, info))
+    const write = async (session: UploadSession): Promise<Received> => await receive(tus, request, session, info)
+    // a random id nobody has seen yet needs no lock; an id from generateId or preCreate might be known
+    const guessable = tus.options.generateId !== undefined || info.id !== generated
+    const received = guessable ? await tus.withLock(request, info.id, write) : await tus.withSession(request, write)
     info = { ...info, offset: received.offset }
     reply.header('Upload-Offset', String(received.offset))
     tus.setExpires(reply, info, new Date())
