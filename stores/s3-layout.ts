@@ -31,8 +31,11 @@ export function countParts (listed: StoredPart[], limit?: number): PartCount {
   const byNumber = new Map(listed.map((part) => [part.number, part]))
   const counted: StoredPart[] = []
   let bytes = 0
+  const end = limit ?? Number.POSITIVE_INFINITY
   let next = 1
-  for (let part = byNumber.get(next); part !== undefined && (limit === undefined || next < limit); part = byNumber.get(next)) {
+  for (;;) {
+    const part = next < end ? byNumber.get(next) : undefined
+    if (part === undefined) break
     counted.push(part)
     bytes += part.size
     next++

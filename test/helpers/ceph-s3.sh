@@ -4,6 +4,7 @@
 # without cephx, systemd, disks or a manager. Data lives in memory and is lost when they stop.
 #
 # usage: ceph-s3.sh DIR MON_PORT RGW_PORT [OWNER_PID]
+#   DIR must be empty or absent.
 #   Writes the pids to DIR/run/{mon,osd,rgw,watchdog}.pid and prints "READY http://127.0.0.1:RGW_PORT"
 #   once the gateway answers and the S3 user (access key and secret "tus-test") exists.
 #   With OWNER_PID, a watchdog SIGKILLs the three daemons and removes DIR once that process is gone,
@@ -17,7 +18,6 @@ MONP=$2
 RGWP=$3
 OWNER=${4:-}
 
-rm -rf "$D"
 mkdir -p "$D"/{mon,osd,run,log}
 FSID=$(cat /proc/sys/kernel/random/uuid)
 OSD_UUID=$(cat /proc/sys/kernel/random/uuid)
