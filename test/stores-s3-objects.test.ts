@@ -184,7 +184,7 @@ withS3(t, () => {
 
   t.test('options are checked', async (t) => {
     const server = await s3Server()
-    t.throws(() => new S3Store({ bucket: '' , s3: server.config }), TypeError)
+    t.throws(() => new S3Store({ bucket: '', s3: server.config }), TypeError)
     t.throws(() => new S3Store({ bucket: 'b' }), TypeError)
     t.throws(() => new S3Store({ bucket: 'b', s3: server.config, partSize: 4 * MiB }), RangeError)
     t.throws(() => new S3Store({ bucket: 'b', s3: server.config, maxBufferedBytes: MiB }), RangeError)
