@@ -31,7 +31,21 @@ export interface CliConfig {
   redisUrl: string
   /** etcd client URLs for `locker: 'etcd'`. */
   etcdUrls: string[]
+  /** Store uploads in S3 instead of `uploadDir` (`--s3-bucket`). */
+  s3: S3Flags | undefined
   hooks: HookFlags
+}
+
+/** `--s3-*`: the S3 store. Credentials and region come from the standard AWS environment. */
+export interface S3Flags {
+  bucket: string
+  endpoint: string | undefined
+  forcePathStyle: boolean
+  objectPrefix: string
+  partSize: number | undefined
+  minPartSize: number | undefined
+  maxConcurrentPartUploads: number | undefined
+  bufferDir: string | undefined
 }
 
 /** tusd-compatible hook flags (`--hooks-*`). */
@@ -95,6 +109,19 @@ A tus resumable upload server (tus 1.0.0) on Fastify.
   -h, --help                  show this help
   -v, --version               print the version
 
+S3 storage (instead of files in --upload-dir, which then holds only lock files; see docs/stores/s3.md).
+Credentials and region come from the usual AWS environment (AWS_ACCESS_KEY_ID, AWS_SECRET_ACCESS_KEY,
+AWS_SESSION_TOKEN, AWS_REGION, AWS_PROFILE …); without AWS_REGION a custom endpoint gets us-east-1.
+  --s3-bucket NAME            store uploads in this bucket
+  --s3-endpoint URL           an S3-compatible server instead of AWS (MinIO, Ceph radosgw, R2 …)
+  --s3-force-path-style       address buckets as http://host/bucket/key (most S3-compatible servers need it)
+  --s3-object-prefix PREFIX   put every object key under PREFIX, e.g. uploads/ (default none)
+  --s3-part-size BYTES        preferred part size (default 8MiB)
+  --s3-min-part-size BYTES    smallest part besides the last; set it to --s3-part-size for R2 (default 5MiB)
+  --s3-max-concurrent-part-uploads N
+                              part uploads running at once, over all uploads (default 8)
+  --s3-buffer-dir DIR         buffer parts in temporary files in DIR instead of memory
+
 Hooks, as tusd sends them (one transport at a time; see docs/hooks.md):
   --hooks-http URL            POST every hook event as JSON to URL
   --hooks-http-forward-headers LIST
@@ -149,6 +176,14 @@ export function parseFlags (argv: string[]): CliConfig | 'help' | 'version' {
         locker: { type: 'string' },
         'redis-url': { type: 'string' },
         'etcd-url': { type: 'string' },
+        's3-bucket': { type: 'string' },
+        's3-endpoint': { type: 'string' },
+        's3-force-path-style': { type: 'boolean', default: false },
+        's3-object-prefix': { type: 'string' },
+        's3-part-size': { type: 'string' },
+        's3-min-part-size': { type: 'string' },
+        's3-max-concurrent-part-uploads': { type: 'string' },
+        's3-buffer-dir': { type: 'string' },
         'hooks-http': { type: 'string' },
         'hooks-http-forward-headers': { type: 'string', default: '' },
         'hooks-http-retry': { type: 'string', default: '3' },
@@ -221,6 +256,7 @@ export function parseFlags (argv: string[]): CliConfig | 'help' | 'version' {
     locker,
     redisUrl: redisUrl ?? DEFAULT_REDIS_URL,
     etcdUrls,
+    s3: s3Flags(values),
     hooks: {
       http: hookEndpoint(values['hooks-http'], values['hooks-dir']),
       httpForwardHeaders: list(values['hooks-http-forward-headers']),
@@ -233,6 +269,55 @@ export function parseFlags (argv: string[]): CliConfig | 'help' | 'version' {
       enabledEvents: hookEvents(values['hooks-enabled-events']),
       progressInterval: parseDuration('--progress-hooks-interval', values['progress-hooks-interval'], 1)
     }
+  }
+}
+
+interface S3Values {
+  's3-bucket'?: string
+  's3-endpoint'?: string
+  's3-force-path-style': boolean
+  's3-object-prefix'?: string
+  's3-part-size'?: string
+  's3-min-part-size'?: string
+  's3-max-concurrent-part-uploads'?: string
+  's3-buffer-dir'?: string
+}
+
+function s3Flags (values: S3Values): S3Flags | undefined {
+  const bucket = values['s3-bucket']
+  if (bucket === undefined) {
+    const stray = Object.entries(values).find(([name, value]) => name.startsWith('s3-') && value !== undefined && value !== false)
+    if (stray !== undefined) throw new FlagError(`--${stray[0]} needs --s3-bucket`)
+    return undefined
+  }
+  if (!/^[A-Za-z0-9][A-Za-z0-9._-]{0,254}$/.test(bucket)) throw new FlagError(`--s3-bucket must be a bucket name, got "${bucket}"`)
+  const endpoint = values['s3-endpoint']
+  if (endpoint !== undefined && !/^https?:\/\/./.test(endpoint)) throw new FlagError(`--s3-endpoint must be an http:// or https:// URL, got "${endpoint}"`)
+  const size = (flag: string, value: string | undefined): number | undefined => {
+    if (value === undefined) return undefined
+    const bytes = parseSize(flag, value)
+    if (bytes < 1) throw new FlagError(`${flag} must be at least 1 byte`)
+    return bytes
+  }
+  const partSize = size('--s3-part-size', values['s3-part-size'])
+  const minPartSize = size('--s3-min-part-size', values['s3-min-part-size'])
+  if (minPartSize !== undefined && minPartSize > (partSize ?? 8 * 1024 * 1024)) throw new FlagError('--s3-min-part-size must not be larger than --s3-part-size')
+  if (partSize !== undefined && minPartSize === undefined && partSize < 5 * 1024 * 1024) {
+    throw new FlagError('--s3-part-size below 5MiB needs a --s3-min-part-size no larger than it')
+  }
+  const concurrency = values['s3-max-concurrent-part-uploads']
+  const maxConcurrentPartUploads = concurrency === undefined ? undefined : parseCount('--s3-max-concurrent-part-uploads', concurrency)
+  if (maxConcurrentPartUploads === 0) throw new FlagError('--s3-max-concurrent-part-uploads must be at least 1')
+  if (values['s3-buffer-dir'] === '') throw new FlagError('--s3-buffer-dir must not be empty')
+  return {
+    bucket,
+    endpoint,
+    forcePathStyle: values['s3-force-path-style'],
+    objectPrefix: values['s3-object-prefix'] ?? '',
+    partSize,
+    minPartSize,
+    maxConcurrentPartUploads,
+    bufferDir: values['s3-buffer-dir']
   }
 }
 

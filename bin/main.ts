@@ -52,7 +52,8 @@ export async function main (argv: string[], io: CommandIo = processIo): Promise<
     return undefined
   }
   const address = await app.listen({ host: config.host, port: config.port })
-  io.stdout(`fastify-tus: tus server listening on ${address}${config.basePath} (uploads in ${config.uploadDir})\n`)
+  const where = config.s3 === undefined ? config.uploadDir : `s3://${config.s3.bucket}/${config.s3.objectPrefix}`
+  io.stdout(`fastify-tus: tus server listening on ${address}${config.basePath} (uploads in ${where})\n`)
 
   let stopping = false
   const stop = (signal: NodeJS.Signals): void => {

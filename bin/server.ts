@@ -1,19 +1,20 @@
 /**
  * The standalone server behind the `fastify-tus` command: Fastify with the plugin on the file
- * store, the locker chosen by `--locker` (file by default, so several processes can share one
- * upload directory; redis or etcd for several hosts), and tusd's hook transports when asked for.
+ * store (or the S3 store with `--s3-bucket`), the locker chosen by `--locker` (file by default,
+ * so several processes can share one upload directory; redis or etcd for several hosts), and
+ * tusd's hook transports when asked for.
  */
 import Fastify, { type FastifyInstance } from 'fastify'
 import { statSync } from 'node:fs'
-import { join, resolve } from 'node:path'
+import { resolve } from 'node:path'
 import tus from '../plugin/index.js'
-import { FileStore } from '../stores/file.js'
 import { FlagError, type CliConfig, type HookFlags } from './flags.js'
 import { FileHookTransport } from './hooks/file.js'
 import { HttpHookTransport } from './hooks/http.js'
 import type { HookTransport } from './hooks/protocol.js'
 import { TusdHooks } from './hooks/tusd.js'
 import { createLocker } from './locker.js'
+import { createStore } from './store.js'
 
 export async function buildServer (config: CliConfig): Promise<FastifyInstance> {
   const transport = hookTransport(config.hooks)
@@ -24,6 +25,8 @@ export async function buildServer (config: CliConfig): Promise<FastifyInstance> 
     return503OnClosing: true
   })
   const directory = resolve(config.uploadDir)
+  const storage = await createStore(config.s3, directory)
+  app.addHook('onClose', storage.close)
   const { locker, close } = await createLocker(config, directory, app.log)
   app.addHook('onClose', close)
   let hooks: TusdHooks | undefined
@@ -31,7 +34,7 @@ export async function buildServer (config: CliConfig): Promise<FastifyInstance> 
     hooks = new TusdHooks({
       transport,
       enabled: config.hooks.enabledEvents,
-      storage: (id) => ({ Type: 'filestore', Path: join(directory, id), InfoPath: join(directory, `${id}.info`) })
+      storage: storage.storage
     })
     // before the plugin, so its routes inherit it
     app.addHook('onSend', hooks.onSend)
@@ -39,9 +42,10 @@ export async function buildServer (config: CliConfig): Promise<FastifyInstance> 
   }
   await app.register(tus, {
     path: config.basePath,
-    store: new FileStore({ directory }),
+    store: storage.store,
     locker,
-    maxSize: config.maxSize,
+    // the store's own limit, when it has one, is the most a client may announce
+    maxSize: storage.maxSize === undefined || (config.maxSize > 0 && config.maxSize < storage.maxSize) ? config.maxSize : storage.maxSize,
     respectForwardedHeaders: config.behindProxy,
     relativeLocation: config.relativeLocation,
     networkTimeout: config.networkTimeout,

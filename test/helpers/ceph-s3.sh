@@ -6,7 +6,8 @@
 # usage: ceph-s3.sh DIR MON_PORT RGW_PORT [OWNER_PID]
 #   DIR must be empty or absent.
 #   Writes the pids to DIR/run/{mon,osd,rgw,watchdog}.pid and prints "READY http://127.0.0.1:RGW_PORT"
-#   once the gateway answers and the S3 user (access key and secret "tus-test") exists.
+#   once the gateway answers and the S3 users exist: "tus-test" (access key and secret) and
+#   "tus-quota", which may store at most 4 MiB.
 #   With OWNER_PID, a watchdog SIGKILLs the three daemons and removes DIR once that process is gone,
 #   so a test run that dies cannot leave them behind. Stop them yourself with SIGKILL (they hang on
 #   SIGTERM once the monitor is gone), then remove DIR.
@@ -92,4 +93,9 @@ for _ in $(seq 240); do
 done
 timeout 60 radosgw-admin "${C[@]}" user create --uid=tus-test --display-name=tus-test \
   --access-key=tus-test --secret-key=tus-test >/dev/null
+# a second user that may store at most 4 MiB, for "store full" tests
+radosgw-admin "${C[@]}" user create --uid=tus-quota --display-name=tus-quota \
+  --access-key=tus-quota --secret-key=tus-quota >/dev/null
+radosgw-admin "${C[@]}" quota set --quota-scope=user --uid=tus-quota --max-size=4194304 >/dev/null
+radosgw-admin "${C[@]}" quota enable --quota-scope=user --uid=tus-quota >/dev/null
 echo "READY http://127.0.0.1:$RGWP"

@@ -35,8 +35,10 @@ export interface S3Server {
   config: S3ClientConfig
   /** A new client for the server. */
   client: () => S3Client
-  /** Creates a fresh bucket. */
-  bucket: () => Promise<string>
+  /** Creates a fresh bucket (owned by the quota user with `{ quota: true }`). */
+  bucket: (options?: { quota?: boolean }) => Promise<string>
+  /** Client configuration for a user that may store at most 4 MiB. */
+  quotaConfig: S3ClientConfig
 }
 
 interface Endpoint {
@@ -107,14 +109,17 @@ async function connect (): Promise<S3Server> {
     requestChecksumCalculation: 'WHEN_REQUIRED',
     responseChecksumValidation: 'WHEN_REQUIRED'
   }
+  const quotaConfig: S3ClientConfig = { ...config, credentials: { accessKeyId: 'tus-quota', secretAccessKey: 'tus-quota' } }
   const admin = new S3Client(config)
+  const quotaAdmin = new S3Client(quotaConfig)
   return {
     endpoint,
     config,
+    quotaConfig,
     client: () => new S3Client(config),
-    bucket: async () => {
+    bucket: async (options = {}) => {
       const name = `t-${randomBytes(8).toString('hex')}`
-      await admin.send(new CreateBucketCommand({ Bucket: name }))
+      await (options.quota === true ? quotaAdmin : admin).send(new CreateBucketCommand({ Bucket: name }))
       return name
     }
   }
