@@ -47,7 +47,7 @@ osd objectstore = memstore
 # without these two the OSD may send its device class before it has the monmap, and exit
 osd crush update on start = false
 osd class update on start = false
-memstore device bytes = 4294967296
+memstore device bytes = 8589934592
 mon data = $D/mon
 osd data = $D/osd
 run dir = $D/run
