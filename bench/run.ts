@@ -33,12 +33,23 @@ const SERVERS: Record<string, (dir: string) => string[]> = {
   raw: (dir) => [node, '--import', 'tsx', 'bench/servers/raw.ts', dir, '0']
 }
 
-interface Sample { rate: number, unit: string, rssGrowth: number, peakRss: number }
+interface Sample { rate: number, unit: string, seconds: number, rssGrowth: number, peakRss: number, cpuSeconds: number }
+
+/** Server CPU milliseconds per unit of work (per MiB, per upload, per HEAD). */
+function cpuPerUnit (sample: Sample): number {
+  return (sample.cpuSeconds * 1000) / (sample.rate * sample.seconds)
+}
 
 async function memory (pid: number): Promise<{ rss: number, peak: number }> {
   const status = await readFile(`/proc/${pid}/status`, 'utf8')
   const kib = (name: string): number => Number(new RegExp(`${name}:\\s+(\\d+)`).exec(status)?.[1] ?? 0) * 1024
   return { rss: kib('VmRSS'), peak: kib('VmHWM') }
+}
+
+/** CPU seconds (user + system, all threads) the process has used so far. */
+async function cpuSeconds (pid: number): Promise<number> {
+  const fields = (await readFile(`/proc/${pid}/stat`, 'utf8')).replace(/^.*\) /s, '').split(' ')
+  return (Number(fields[11]) + Number(fields[12])) / 100
 }
 
 async function measure (server: string, workload: string): Promise<Sample> {
@@ -57,14 +68,16 @@ async function measure (server: string, workload: string): Promise<Sample> {
     })
     await new Promise((resolve) => setTimeout(resolve, 200))
     const before = await memory(child.pid as number)
-    const result = await new Promise<{ rate: number, unit: string }>((resolve, reject) => {
+    const cpuBefore = await cpuSeconds(child.pid as number)
+    const result = await new Promise<{ rate: number, unit: string, seconds: number }>((resolve, reject) => {
       const client = spawn(node, ['--import', 'tsx', 'bench/client.ts', url, workload, String(SCALE)], { stdio: ['ignore', 'pipe', 'inherit'] })
       let out = ''
       client.stdout.on('data', (chunk) => { out += String(chunk) })
-      client.once('exit', (code) => code === 0 ? resolve(JSON.parse(out) as { rate: number, unit: string }) : reject(new Error(`client failed on ${server} ${workload}`)))
+      client.once('exit', (code) => code === 0 ? resolve(JSON.parse(out) as { rate: number, unit: string, seconds: number }) : reject(new Error(`client failed on ${server} ${workload}`)))
     })
     const after = await memory(child.pid as number)
-    return { ...result, rssGrowth: after.peak - before.rss, peakRss: after.peak }
+    const cpu = await cpuSeconds(child.pid as number) - cpuBefore
+    return { ...result, rssGrowth: after.peak - before.rss, peakRss: after.peak, cpuSeconds: cpu }
   } finally {
     child.kill('SIGKILL')
     await rm(dir, { recursive: true, force: true })
@@ -83,7 +96,7 @@ for (let round = 1; round <= ROUNDS; round++) {
     for (const server of Object.keys(SERVERS)) {
       const sample = await measure(server, workload)
       ;((samples[workload] ??= {})[server] ??= []).push(sample)
-      process.stderr.write(`round ${round} ${workload} ${server}: ${sample.rate.toFixed(1)} ${sample.unit}, peak RSS ${(sample.peakRss / 2 ** 20).toFixed(0)} MiB\n`)
+      process.stderr.write(`round ${round} ${workload} ${server}: ${sample.rate.toFixed(1)} ${sample.unit}, peak RSS ${(sample.peakRss / 2 ** 20).toFixed(0)} MiB, server CPU ${cpuPerUnit(sample).toFixed(2)} ms/unit\n`)
     }
   }
 }
@@ -97,6 +110,10 @@ const memoryRows: string[] = [
   '| workload | fastify-tus peak RSS (growth) | @tus/server peak RSS (growth) | raw peak RSS (growth) |',
   '| --- | ---: | ---: | ---: |'
 ]
+const cpuRows: string[] = [
+  '| workload | fastify-tus | @tus/server | raw node | vs @tus/server | vs raw |',
+  '| --- | ---: | ---: | ---: | ---: | ---: |'
+]
 const summary: Record<string, unknown> = {}
 for (const workload of WORKLOADS) {
   const bySever = samples[workload] ?? {}
@@ -105,11 +122,15 @@ for (const workload of WORKLOADS) {
   const unit = bySever['fastify-tus']?.[0]?.unit ?? ''
   const ours = rate('fastify-tus')
   rows.push(`| ${workload} (${unit}) | ${ours.toFixed(1)} | ${rate('@tus/server').toFixed(1)} | ${rate('raw').toFixed(1)} | ${(ours / rate('@tus/server')).toFixed(2)}× | ${(ours / rate('raw')).toFixed(2)}× |`)
+  const cpu = (server: string): number => median((bySever[server] ?? []).map(cpuPerUnit))
+  const oursCpu = cpu('fastify-tus')
+  // lower is better: the ratio says how many times less CPU we use
+  cpuRows.push(`| ${workload} (ms per ${unit.replace(/\/s$/, '').replace(/s$/, '')}) | ${oursCpu.toFixed(3)} | ${cpu('@tus/server').toFixed(3)} | ${cpu('raw').toFixed(3)} | ${(cpu('@tus/server') / oursCpu).toFixed(2)}× | ${(cpu('raw') / oursCpu).toFixed(2)}× |`)
   memoryRows.push(`| ${workload} | ${growth('fastify-tus')} | ${growth('@tus/server')} | ${growth('raw')} |`)
-  summary[workload] = { unit, fastifyTus: ours, tusServer: rate('@tus/server'), raw: rate('raw') }
+  summary[workload] = { unit, fastifyTus: ours, tusServer: rate('@tus/server'), raw: rate('raw'), cpuMsPerUnit: { fastifyTus: oursCpu, tusServer: cpu('@tus/server'), raw: cpu('raw') } }
 }
 const header = `Node ${process.version}, ${cpus().length} × ${cpus()[0]?.model ?? 'cpu'}; ${ROUNDS} round(s), scale ${SCALE}; medians.`
-const report = `${header}\n\n${rows.join('\n')}\n\n${memoryRows.join('\n')}\n`
+const report = `${header}\n\nThroughput (higher is better):\n\n${rows.join('\n')}\n\nServer CPU per unit of work, all threads (lower is better; the ratios say how many times less CPU fastify-tus uses):\n\n${cpuRows.join('\n')}\n\nServer memory:\n\n${memoryRows.join('\n')}\n`
 process.stdout.write(`\n${report}`)
 await mkdir('.bench', { recursive: true })
 await writeFile('.bench/results.md', report)

@@ -1,9 +1,9 @@
 /**
  * A locker that works across processes on one host, through lock files in a directory.
  *
- * - `<id>.lock` holds `{ pid, token }`. It appears atomically: the content is written to a
- *   private temporary file first, which is then hard-linked to the lock name (link fails if the
- *   name exists). A lock whose process is gone is stale and is broken by the next waiter.
+ * - `<id>.lock` holds `{ pid, token }`. It is created with O_EXCL (creation fails if the name
+ *   exists), then filled in. A lock whose process is gone is stale and is broken by the next
+ *   waiter; so is one still empty after a few seconds (its owner died before writing to it).
  * - A waiter asks for release by creating `<id>.stop`. The holder notices it through a watch on
  *   the directory and gives the lock up; waiters notice the removal of `<id>.lock` the same way.
  *   A slow safety re-check (`recheckInterval`) covers file systems whose change events are lost.
@@ -13,7 +13,7 @@
  */
 import { randomBytes } from 'node:crypto'
 import { watch, type FSWatcher } from 'node:fs'
-import { link, mkdir, open, readFile, rm, stat, unlink, writeFile } from 'node:fs/promises'
+import { mkdir, open, readFile, stat, unlink, writeFile, type FileHandle } from 'node:fs/promises'
 import { join } from 'node:path'
 import { LocalQueue } from './local-queue.js'
 import { LockTimeout, whenAborted } from './locker.js'
@@ -34,6 +34,13 @@ interface Held {
 }
 
 const SAFE_ID = /^[A-Za-z0-9_-]+$/
+
+/** With the pid and a counter, tells this process's locks apart from any other's (pids are reused). */
+const processTag = randomBytes(6).toString('hex')
+let lockCounter = 0
+
+/** How long an empty lock file may exist before it counts as abandoned. */
+const UNFILLED_LOCK_MS = 5000
 
 export class FileLocker implements Locker {
   readonly directory: string
@@ -57,7 +64,7 @@ export class FileLocker implements Locker {
 
   async lock (id: string, options: LockOptions): Promise<Lock> {
     if (!SAFE_ID.test(id)) throw new TypeError(`FileLocker: unsafe lock id ${JSON.stringify(id)}`)
-    const token = `${process.pid}.${randomBytes(8).toString('hex')}`
+    const token = `${process.pid}.${processTag}.${++lockCounter}`
     const aborted = whenAborted(id, options.signal)
     // waiters of this process queue in order; only the first in line contends for the file,
     // so a crowd of requests for one upload never stampedes the file system
@@ -91,7 +98,7 @@ export class FileLocker implements Locker {
       this.#listeners.remove(id, listener)
     }
     // a .stop left for the previous holder is not meant for us
-    await rm(this.#path(id, 'stop'), { force: true })
+    await unlinkIfPresent(this.#path(id, 'stop'))
     const held: Held = { token, onReleaseRequested: options.onReleaseRequested, asked: false }
     this.#held.set(id, held)
     const onStop = (): void => { this.#checkStop(id, held).catch(() => {}) }
@@ -109,8 +116,8 @@ export class FileLocker implements Locker {
           // still our lock file (the same inode)? then remove it, and a release request if one came
           const current = await stat(this.#path(id, 'lock')).catch(() => undefined)
           if (current?.ino === inode) {
-            if (held.asked) await rm(this.#path(id, 'stop'), { force: true })
-            await rm(this.#path(id, 'lock'), { force: true })
+            if (held.asked) await unlinkIfPresent(this.#path(id, 'stop'))
+            await unlinkIfPresent(this.#path(id, 'lock'))
           }
         } finally {
           leave()
@@ -133,32 +140,48 @@ export class FileLocker implements Locker {
     return join(this.directory, `${id}.${kind}`)
   }
 
-  /** Creates the lock file; resolves with its inode (which identifies our lock), or `undefined` if held. */
+  /**
+   * Creates the lock file (`open` with O_EXCL: it exists or it doesn't, atomically); resolves
+   * with its inode, which identifies our lock, or `undefined` while someone else holds it.
+   */
   async #tryAcquire (id: string, token: string): Promise<number | undefined> {
-    const tmp = join(this.directory, `.${id}.${token}.tmp`)
-    const handle = await open(tmp, 'wx')
-    let inode: number
+    const path = this.#path(id, 'lock')
+    let handle: FileHandle
     try {
-      await handle.writeFile(JSON.stringify({ pid: process.pid, token }))
-      inode = (await handle.stat()).ino
+      handle = await open(path, 'wx')
+    } catch (err) {
+      if ((err as NodeJS.ErrnoException).code !== 'EEXIST') throw err
+      await this.#breakIfStale(id)
+      return undefined
+    }
+    try {
+      await handle.write(JSON.stringify({ pid: process.pid, token }))
+      return (await handle.stat()).ino
+    } catch (err) {
+      // a lock file we could not fill in would look held forever: take it back
+      await unlink(path).catch(() => {})
+      throw err
     } finally {
       await handle.close()
     }
-    try {
-      await link(tmp, this.#path(id, 'lock'))
-      return inode
-    } catch (err) {
-      if ((err as NodeJS.ErrnoException).code !== 'EEXIST') throw err
-    } finally {
-      await unlink(tmp).catch(() => {})
-    }
-    // held: break it if its process is gone
+  }
+
+  /**
+   * Breaks a lock whose process is gone, or one left empty (its owner died between creating
+   * and filling it in) for longer than any owner needs to write a few bytes.
+   */
+  async #breakIfStale (id: string): Promise<void> {
     const owner = await this.#readOwner(id)
-    if (owner !== undefined && !isAlive(owner.pid)) {
+    if (owner !== undefined) {
+      if (isAlive(owner.pid)) return
       const again = await this.#readOwner(id)
-      if (again?.token === owner.token) await rm(this.#path(id, 'lock'), { force: true })
+      if (again?.token === owner.token) await unlinkIfPresent(this.#path(id, 'lock'))
+      return
     }
-    return undefined
+    const found = await stat(this.#path(id, 'lock')).catch(() => undefined)
+    if (found === undefined || Date.now() - found.mtimeMs < UNFILLED_LOCK_MS) return
+    const again = await stat(this.#path(id, 'lock')).catch(() => undefined)
+    if (again?.ino === found.ino && again.size === 0) await unlinkIfPresent(this.#path(id, 'lock'))
   }
 
   async #askToRelease (id: string): Promise<void> {
@@ -215,6 +238,15 @@ export class FileLocker implements Locker {
       this.#timer.unref()
     })()
     await this.#ready
+  }
+}
+
+/** One `unlink` (where `rm` would stat first); a missing file is fine. */
+async function unlinkIfPresent (path: string): Promise<void> {
+  try {
+    await unlink(path)
+  } catch (err) {
+    if ((err as NodeJS.ErrnoException).code !== 'ENOENT') throw err
   }
 }
 

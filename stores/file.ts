@@ -208,8 +208,7 @@ export class FileStore implements DataStore, Terminates, Concatenates, DefersLen
     const path = this.#infoPath(id)
     let stamp: string
     try {
-      const { ino, size, mtimeMs, ctimeMs } = await stat(path)
-      stamp = `${ino}:${size}:${mtimeMs}:${ctimeMs}`
+      stamp = stampOf(await stat(path))
     } catch (err) {
       this.#infoCache.delete(id)
       throw notFoundOr(id, err)
@@ -248,7 +247,7 @@ export class FileStore implements DataStore, Terminates, Concatenates, DefersLen
 
   async #writeInfo (info: InfoFile): Promise<void> {
     const target = this.#infoPath(info.id)
-    const tmp = `${target}.${randomBytes(6).toString('hex')}.tmp`
+    const tmp = `${target}.${uniqueSuffix()}.tmp`
     try {
       if (this.#fsync) {
         const handle = await open(tmp, 'w')
@@ -266,7 +265,26 @@ export class FileStore implements DataStore, Terminates, Concatenates, DefersLen
       await rm(tmp, { force: true })
       throw mapFsError(err)
     }
+    // the next read of this upload (usually the very next request) needs no open/read/parse
+    try {
+      this.#remember(info.id, stampOf(await stat(target)), info)
+    } catch {
+      this.#infoCache.delete(info.id)
+    }
   }
+}
+
+/** Unique temporary-file names without asking the system for randomness every time. */
+const processTag = randomBytes(6).toString('hex')
+let counter = 0
+function uniqueSuffix (): string {
+  counter = (counter + 1) % Number.MAX_SAFE_INTEGER
+  return `${processTag}${counter.toString(36)}`
+}
+
+/** What identifies one version of an info file (they are only ever replaced, never edited). */
+function stampOf ({ ino, size, mtimeMs, ctimeMs }: { ino: number, size: number, mtimeMs: number, ctimeMs: number }): string {
+  return `${ino}:${size}:${mtimeMs}:${ctimeMs}`
 }
 
 function offsetOf (info: InfoFile, fileSize: number): number {

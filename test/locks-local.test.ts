@@ -1,8 +1,10 @@
-import { mkdtemp, rm } from 'node:fs/promises'
+import { spawnSync } from 'node:child_process'
+import { mkdtemp, readdir, readFile, rm, utimes, writeFile } from 'node:fs/promises'
 import { tmpdir } from 'node:os'
 import { join } from 'node:path'
 import t from 'tap'
 import { FileLocker } from '../locks/file.js'
+import { LockTimeout } from '../locks/locker.js'
 import { MemoryLocker } from '../locks/memory.js'
 import { lockerConformance } from './conformance/locker.js'
 
@@ -30,4 +32,48 @@ lockerConformance(t, 'FileLocker (two instances)', async () => {
       await rm(directory, { recursive: true, force: true })
     }
   }
+})
+
+t.test('FileLocker breaks abandoned lock files, and only those', async (t) => {
+  const directory = await mkdtemp(join(tmpdir(), 'tus-file-locker-'))
+  const locker = new FileLocker({ directory, recheckInterval: 50 })
+  t.teardown(async () => { await locker.close(); await rm(directory, { recursive: true, force: true }) })
+  const noop = (): void => {}
+
+  // an empty lock file that was just created: its owner is still filling it in
+  await writeFile(join(directory, 'fresh.lock'), '')
+  await t.rejects(locker.lock('fresh', { signal: AbortSignal.timeout(300), onReleaseRequested: noop }), LockTimeout)
+
+  // an empty lock file from long ago: its owner died before writing to it
+  await writeFile(join(directory, 'empty.lock'), '')
+  const old = new Date(Date.now() - 60_000)
+  await utimes(join(directory, 'empty.lock'), old, old)
+  const first = await locker.lock('empty', { signal: AbortSignal.timeout(2000), onReleaseRequested: noop })
+  t.match(JSON.parse(await readFile(join(directory, 'empty.lock'), 'utf8')), { pid: process.pid })
+  await first.unlock()
+  await t.rejects(readFile(join(directory, 'empty.lock')), { code: 'ENOENT' }, 'unlock removes the lock file')
+
+  // a lock whose process is gone
+  const dead = spawnSync(process.execPath, ['-e', 'process.stdout.write(String(process.pid))'], { encoding: 'utf8' })
+  await writeFile(join(directory, 'dead.lock'), JSON.stringify({ pid: Number(dead.stdout), token: 'x' }))
+  const second = await locker.lock('dead', { signal: AbortSignal.timeout(2000), onReleaseRequested: noop })
+  await second.unlock()
+
+  // a lock of a live process is respected
+  await writeFile(join(directory, 'live.lock'), JSON.stringify({ pid: process.ppid, token: 'y' }))
+  await t.rejects(locker.lock('live', { signal: AbortSignal.timeout(300), onReleaseRequested: noop }), LockTimeout)
+  t.ok(JSON.parse(await readFile(join(directory, 'live.lock'), 'utf8')).token === 'y', 'the live lock is untouched')
+})
+
+t.test('FileLocker asks another process\'s holder to release through a .stop file', async (t) => {
+  const directory = await mkdtemp(join(tmpdir(), 'tus-file-locker-'))
+  const a = new FileLocker({ directory })
+  const b = new FileLocker({ directory })
+  t.teardown(async () => { await a.close(); await b.close(); await rm(directory, { recursive: true, force: true }) })
+  let asked = 0
+  const held = await a.lock('up', { signal: AbortSignal.timeout(2000), onReleaseRequested: () => { asked++; held.unlock().catch(() => {}) } })
+  const next = await b.lock('up', { signal: AbortSignal.timeout(5000), onReleaseRequested: () => {} })
+  t.equal(asked, 1)
+  await next.unlock()
+  t.same((await readdir(directory)).sort(), [], 'no lock or stop files are left behind')
 })
