@@ -39,6 +39,9 @@ interface InfoFile {
   pending?: number
 }
 
+/** Bytes gathered in memory while a write is under way before the body is paused. */
+const GATHER_LIMIT = 1024 * 1024
+
 /** How many info files each store keeps parsed in memory. */
 const INFO_CACHE_SIZE = 10_000
 
@@ -306,53 +309,62 @@ function toUploadInfo (info: InfoFile, offset: number, updatedAt: Date): UploadI
 }
 
 /**
- * Streams the body into the file at `chunk.offset`. Whatever is buffered when a write finishes
- * goes out in one `writev`, so a fast client is never held to one write per network chunk. An
- * early end or a failing body keeps what was written.
+ * Streams the body into the file at `chunk.offset`. Chunks that arrive while a write is under
+ * way are gathered and go out together in one `writev` (never concatenated: `read()` on a byte
+ * stream would copy them), so a fast client is never held to one write per network chunk. An
+ * early end, a failing body or an aborted signal keeps what was written.
  */
 async function copyInto (handle: FileHandle, chunk: Chunk): Promise<number> {
   const body = chunk.body
   let written = 0
-  let done = false
-  const finish = (): void => { done = true }
-  body.once('end', finish)
-  body.once('error', finish)
-  body.once('close', finish)
-  try {
-    for (;;) {
-      const buffers: Buffer[] = []
-      for (let next = body.read() as Buffer | null; next !== null; next = body.read() as Buffer | null) buffers.push(next)
-      if (buffers.length > 0) {
-        if (chunk.signal?.aborted === true) break
-        try {
-          written += await writeBuffers(handle, buffers, chunk.offset + written)
-        } catch (err) {
-          throw mapFsError(err)
-        }
-        continue
-      }
-      if (done || body.readableEnded || body.destroyed || chunk.signal?.aborted === true) break
-      await new Promise<void>((resolve) => {
-        const wake = (): void => {
-          body.off('readable', wake)
-          body.off('end', wake)
-          body.off('error', wake)
-          body.off('close', wake)
-          resolve()
-        }
-        body.once('readable', wake)
-        body.once('end', wake)
-        body.once('error', wake)
-        body.once('close', wake)
-      })
+  let gathered: Buffer[] = []
+  let gatheredBytes = 0
+  let writing = false
+  let ended = false
+  return await new Promise<number>((resolve, reject) => {
+    const stop = (err?: unknown): void => {
+      body.off('data', onData)
+      body.off('end', onEnd)
+      body.off('error', onEnd)
+      body.off('close', onEnd)
+      if (!body.readableEnded) body.destroy()
+      if (err === undefined) resolve(written); else reject(err)
     }
-  } finally {
-    body.off('end', finish)
-    body.off('error', finish)
-    body.off('close', finish)
-    if (!body.readableEnded) body.destroy()
-  }
-  return written
+    const flush = (): void => {
+      if (writing) return
+      if (chunk.signal?.aborted === true || (ended && gathered.length === 0)) {
+        stop()
+        return
+      }
+      if (gathered.length === 0) return
+      const buffers = gathered
+      gathered = []
+      gatheredBytes = 0
+      writing = true
+      writeBuffers(handle, buffers, chunk.offset + written).then((bytes) => {
+        written += bytes
+        writing = false
+        if (!ended) body.resume()
+        flush()
+      }, (err: unknown) => stop(mapFsError(err)))
+    }
+    const onData = (data: Buffer): void => {
+      gathered.push(data)
+      gatheredBytes += data.length
+      // enough waiting for the disk: let the network wait too
+      if (gatheredBytes >= GATHER_LIMIT) body.pause()
+      flush()
+    }
+    const onEnd = (): void => {
+      ended = true
+      flush()
+    }
+    body.on('data', onData)
+    body.once('end', onEnd)
+    body.once('error', onEnd)
+    body.once('close', onEnd)
+    if (body.readableEnded || body.destroyed) onEnd()
+  })
 }
 
 async function writeBuffers (handle: FileHandle, buffers: Buffer[], position: number): Promise<number> {
