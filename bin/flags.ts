@@ -22,6 +22,8 @@ export interface CliConfig {
   expiration: number
   expirationInterval: number
   disableCors: boolean
+  /** Do not serve the demo page at `/`. */
+  disableDemo: boolean
   corsAllowOrigin: RegExp | undefined
   corsAllowCredentials: boolean
   logLevel: string
@@ -97,6 +99,7 @@ A tus resumable upload server (tus 1.0.0) on Fastify.
   --expiration-interval DURATION
                               how often expired uploads are deleted (default 1m)
   --disable-cors              no built-in CORS headers
+  --disable-demo              do not serve the upload demo page at / (it is off anyway with --base-path /)
   --cors-allow-origin REGEX   origins allowed by CORS, matched against the whole origin (default: all)
   --cors-allow-credentials    allow credentials (cookies, HTTP auth) in CORS requests
   --log-level LEVEL           fatal, error, warn, info, debug, trace or silent (default info)
@@ -170,6 +173,7 @@ export function parseFlags (argv: string[]): CliConfig | 'help' | 'version' {
         expiration: { type: 'string', default: '0' },
         'expiration-interval': { type: 'string', default: '1m' },
         'disable-cors': { type: 'boolean', default: false },
+        'disable-demo': { type: 'boolean', default: false },
         'cors-allow-origin': { type: 'string' },
         'cors-allow-credentials': { type: 'boolean', default: false },
         'log-level': { type: 'string', default: 'info' },
@@ -250,6 +254,7 @@ export function parseFlags (argv: string[]): CliConfig | 'help' | 'version' {
     expiration: parseDuration('--expiration', values.expiration, 0),
     expirationInterval: parseDuration('--expiration-interval', values['expiration-interval'], 1),
     disableCors: values['disable-cors'],
+    disableDemo: values['disable-demo'],
     corsAllowOrigin,
     corsAllowCredentials: values['cors-allow-credentials'],
     logLevel: values['log-level'],

@@ -8,6 +8,7 @@ import Fastify, { type FastifyInstance } from 'fastify'
 import { statSync } from 'node:fs'
 import { resolve } from 'node:path'
 import tus from '../plugin/index.js'
+import { registerDemo } from './demo.js'
 import { FlagError, type CliConfig, type HookFlags } from './flags.js'
 import { FileHookTransport } from './hooks/file.js'
 import { HttpHookTransport } from './hooks/http.js'
@@ -61,6 +62,7 @@ export async function buildServer (config: CliConfig): Promise<FastifyInstance> 
     progressInterval: config.hooks.progressInterval,
     hooks: hooks?.hooks
   })
+  if (!config.disableDemo) await registerDemo(app, { basePath: config.basePath, download: !config.disableDownload })
   return app
 }
 
