@@ -25,6 +25,7 @@ const TUS = { 'Tus-Resumable': '1.0.0' }
 
 const target = await gcsTarget()
 t.teardown(target.close)
+t.comment(target.fake === undefined ? `on the real bucket gs://${target.bucket} (GCS_BUCKET)` : `on the GCS fake at ${target.fake.url} (set GCS_BUCKET for a real bucket)`)
 
 function sha256 (data: Buffer): string {
   return createHash('sha256').update(data).digest('hex')
