@@ -1,8 +1,10 @@
 /** The command's `--gcs-*` flags and the store they build (on the GCS fake). */
 import t from 'tap'
 import { FlagError, HELP, parseFlags, type CliConfig } from '../bin/flags.js'
+import { main, type CommandIo } from '../bin/main.js'
 import { createStore } from '../bin/store.js'
 import { GcsStore } from '../stores/gcs.js'
+import { tempDir } from './helpers/app.js'
 import { GcsFake } from './helpers/gcs-fake.js'
 
 function config (argv: string[]): CliConfig {
@@ -55,4 +57,40 @@ t.test('the store the flags build', async (t) => {
 
   await t.rejects(createStore(config(['--s3-bucket', 'b12']).s3, '/tmp/uploads', { bucket: 'b12', objectPrefix: '', endpoint: undefined }),
     FlagError, 'never both stores')
+})
+
+t.test('the command on GCS, in-process', async (t) => {
+  const fake = await GcsFake.start()
+  t.teardown(async () => { await fake.close() })
+  let out = ''
+  let err = ''
+  const codes: number[] = []
+  const io: CommandIo = {
+    stdout: (text) => { out += text },
+    stderr: (text) => { err += text },
+    exit: (code) => { codes.push(code) },
+    signals: new (await import('node:events')).EventEmitter()
+  }
+  const dir = await tempDir(t)
+  t.equal(await main(['--upload-dir', dir, '--gcs-bucket', 'b12', '--s3-bucket', 'b12'], io), undefined)
+  t.same(codes, [2], 'both stores: a usage error')
+  t.match(err, /--gcs-bucket and --s3-bucket cannot both be given/)
+
+  const app = await main(['--host', '127.0.0.1', '--port', '0', '--upload-dir', dir, '--log-level', 'silent',
+    '--gcs-bucket', 'b12', '--gcs-object-prefix', 'tus/', '--gcs-endpoint', fake.url], io)
+  if (app === undefined) throw new Error(`no server: ${err}`)
+  t.teardown(async () => { await app.close() })
+  t.match(out, /\(uploads in gs:\/\/b12\/tus\/\)/)
+  const url = /listening on (\S+)/.exec(out)?.[1] as string
+  const created = await fetch(url, {
+    method: 'POST',
+    headers: { 'Tus-Resumable': '1.0.0', 'Upload-Length': '5', 'Content-Type': 'application/offset+octet-stream' },
+    body: 'hello'
+  })
+  t.equal(created.status, 201)
+  t.equal(created.headers.get('upload-offset'), '5')
+  const id = (created.headers.get('location') as string).split('/').pop() as string
+  t.same(fake.objects('b12').map((object) => object.name), [`tus/${id}`, `tus/${id}.info`])
+  const [stored] = await fake.storage().bucket('b12').file(`tus/${id}`).download()
+  t.equal(stored.toString(), 'hello')
 })
