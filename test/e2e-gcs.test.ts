@@ -91,6 +91,7 @@ t.test('an upload aborted by the client resumes where it stopped', async (t) => 
   t.match(server.output(), new RegExp(`uploads in gs://${target.bucket}/${prefix.replace(/[/.]/g, '\\$&')}`))
   const data = randomBytes(9 * MiB + 77)
   // first run: stopped by the client after a few chunks
+  let aborted = false
   const url = await new Promise<string>((resolve, reject) => {
     const running: tus.Upload = new tus.Upload(data as never, {
       endpoint: server.url,
@@ -98,7 +99,8 @@ t.test('an upload aborted by the client resumes where it stopped', async (t) => 
       metadata: { filename: 'größe.bin', filetype: 'application/x-test' },
       onError: reject,
       onProgress: (sent) => {
-        if (sent >= 3 * MiB + 1000 && running.url !== null) {
+        if (!aborted && sent >= 3 * MiB + 1000 && running.url !== null) {
+          aborted = true
           const at = running.url
           running.abort().then(() => { resolve(at) }, reject)
         }
