@@ -35,6 +35,8 @@ export interface CliConfig {
   etcdUrls: string[]
   /** Store uploads in S3 instead of `uploadDir` (`--s3-bucket`). */
   s3: S3Flags | undefined
+  /** Store uploads in Google Cloud Storage instead of `uploadDir` (`--gcs-bucket`). */
+  gcs: GcsFlags | undefined
   hooks: HookFlags
 }
 
@@ -48,6 +50,14 @@ export interface S3Flags {
   minPartSize: number | undefined
   maxConcurrentPartUploads: number | undefined
   bufferDir: string | undefined
+}
+
+/** `--gcs-*`: the GCS store. Credentials come the usual Google way (ADC), none with `endpoint`. */
+export interface GcsFlags {
+  bucket: string
+  objectPrefix: string
+  /** A GCS JSON API emulator or fake instead of Google, e.g. http://127.0.0.1:4443 (no credentials sent). */
+  endpoint: string | undefined
 }
 
 /** tusd-compatible hook flags (`--hooks-*`). */
@@ -125,6 +135,14 @@ AWS_SESSION_TOKEN, AWS_REGION, AWS_PROFILE …); without AWS_REGION a custom end
                               part uploads running at once, over all uploads (default 8)
   --s3-buffer-dir DIR         buffer parts in temporary files in DIR instead of memory
 
+Google Cloud Storage (instead of files in --upload-dir, which then holds only lock files; see
+docs/stores/gcs.md). Credentials come the usual Google way: GOOGLE_APPLICATION_CREDENTIALS, gcloud's
+application default credentials, or the metadata server on Google Cloud.
+  --gcs-bucket NAME           store uploads in this bucket (not together with --s3-bucket)
+  --gcs-object-prefix PREFIX  put every object name under PREFIX, e.g. uploads/ (default none)
+  --gcs-endpoint URL          a GCS JSON API emulator instead of Google, e.g. http://127.0.0.1:4443;
+                              no credentials are sent to it
+
 Hooks, as tusd sends them (one transport at a time; see docs/hooks.md):
   --hooks-http URL            POST every hook event as JSON to URL
   --hooks-http-forward-headers LIST
@@ -188,6 +206,9 @@ export function parseFlags (argv: string[]): CliConfig | 'help' | 'version' {
         's3-min-part-size': { type: 'string' },
         's3-max-concurrent-part-uploads': { type: 'string' },
         's3-buffer-dir': { type: 'string' },
+        'gcs-bucket': { type: 'string' },
+        'gcs-object-prefix': { type: 'string' },
+        'gcs-endpoint': { type: 'string' },
         'hooks-http': { type: 'string' },
         'hooks-http-forward-headers': { type: 'string', default: '' },
         'hooks-http-retry': { type: 'string', default: '3' },
@@ -262,6 +283,7 @@ export function parseFlags (argv: string[]): CliConfig | 'help' | 'version' {
     redisUrl: redisUrl ?? DEFAULT_REDIS_URL,
     etcdUrls,
     s3: s3Flags(values),
+    gcs: gcsFlags(values),
     hooks: {
       http: hookEndpoint(values['hooks-http'], values['hooks-dir']),
       httpForwardHeaders: list(values['hooks-http-forward-headers']),
@@ -324,6 +346,35 @@ function s3Flags (values: S3Values): S3Flags | undefined {
     maxConcurrentPartUploads,
     bufferDir: values['s3-buffer-dir']
   }
+}
+
+interface GcsValues {
+  's3-bucket'?: string
+  'gcs-bucket'?: string
+  'gcs-object-prefix'?: string
+  'gcs-endpoint'?: string
+}
+
+/** GCS bucket names: 3-63 characters (up to 222 with dots), lowercase letters, digits, -, _ and . */
+const GCS_BUCKET = /^[a-z0-9][a-z0-9._-]{1,221}[a-z0-9]$/
+
+function gcsFlags (values: GcsValues): GcsFlags | undefined {
+  const bucket = values['gcs-bucket']
+  if (bucket === undefined) {
+    for (const name of ['gcs-object-prefix', 'gcs-endpoint'] as const) {
+      if (values[name] !== undefined) throw new FlagError(`--${name} needs --gcs-bucket`)
+    }
+    return undefined
+  }
+  if (values['s3-bucket'] !== undefined) throw new FlagError('--gcs-bucket and --s3-bucket cannot both be given: choose one store')
+  if (!GCS_BUCKET.test(bucket) || (!bucket.includes('.') && bucket.length > 63)) {
+    throw new FlagError(`--gcs-bucket must be a bucket name (lowercase letters, digits, -, _ and .), got "${bucket}"`)
+  }
+  const endpoint = values['gcs-endpoint']
+  if (endpoint !== undefined && !/^https?:\/\/[^/]/.test(endpoint)) {
+    throw new FlagError(`--gcs-endpoint must be an http:// or https:// URL, got "${endpoint}"`)
+  }
+  return { bucket, objectPrefix: values['gcs-object-prefix'] ?? '', endpoint: endpoint?.replace(/\/+$/, '') }
 }
 
 function isLockerKind (value: string): value is LockerKind {

@@ -52,7 +52,9 @@ export async function main (argv: string[], io: CommandIo = processIo): Promise<
     return undefined
   }
   const address = await app.listen({ host: config.host, port: config.port })
-  const where = config.s3 === undefined ? config.uploadDir : `s3://${config.s3.bucket}/${config.s3.objectPrefix}`
+  const where = config.gcs !== undefined
+    ? `gs://${config.gcs.bucket}/${config.gcs.objectPrefix}`
+    : config.s3 === undefined ? config.uploadDir : `s3://${config.s3.bucket}/${config.s3.objectPrefix}`
   io.stdout(`fastify-tus: tus server listening on ${address}${config.basePath} (uploads in ${where})\n`)
 
   let stopping = false

@@ -1,6 +1,6 @@
 /**
  * The standalone server behind the `fastify-tus` command: Fastify with the plugin on the file
- * store (or the S3 store with `--s3-bucket`), the locker chosen by `--locker` (file by default,
+ * store (or the S3 store with `--s3-bucket`, the GCS store with `--gcs-bucket`), the locker chosen by `--locker` (file by default,
  * so several processes can share one upload directory; redis or etcd for several hosts), and
  * tusd's hook transports when asked for.
  */
@@ -26,7 +26,7 @@ export async function buildServer (config: CliConfig): Promise<FastifyInstance> 
     return503OnClosing: true
   })
   const directory = resolve(config.uploadDir)
-  const storage = await createStore(config.s3, directory)
+  const storage = await createStore(config.s3, directory, config.gcs)
   app.addHook('onClose', storage.close)
   const { locker, close } = await createLocker(config, directory, app.log)
   app.addHook('onClose', close)

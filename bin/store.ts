@@ -1,12 +1,13 @@
 /**
- * The store the command runs with: files in `--upload-dir`, or an S3 bucket with `--s3-bucket`.
- * The S3 store is loaded only then, so `@aws-sdk/client-s3` (an optional peer dependency) is
- * needed only then.
+ * The store the command runs with: files in `--upload-dir`, an S3 bucket with `--s3-bucket`, or
+ * a Google Cloud Storage bucket with `--gcs-bucket`. The S3 and GCS stores are loaded only then,
+ * so `@aws-sdk/client-s3` and `@google-cloud/storage` (optional peer dependencies) are needed
+ * only then.
  */
 import { join } from 'node:path'
 import { FileStore } from '../stores/file.js'
 import type { DataStore } from '../stores/store.js'
-import { FlagError, type S3Flags } from './flags.js'
+import { FlagError, type GcsFlags, type S3Flags } from './flags.js'
 
 export interface CommandStore {
   store: DataStore
@@ -17,7 +18,11 @@ export interface CommandStore {
   storage: (id: string) => Record<string, string>
 }
 
-export async function createStore (s3: S3Flags | undefined, directory: string): Promise<CommandStore> {
+export async function createStore (s3: S3Flags | undefined, directory: string, gcs?: GcsFlags): Promise<CommandStore> {
+  if (gcs !== undefined) {
+    if (s3 !== undefined) throw new FlagError('--gcs-bucket and --s3-bucket cannot both be given: choose one store')
+    return await createGcsStore(gcs)
+  }
   if (s3 === undefined) {
     return {
       store: new FileStore({ directory }),
@@ -59,5 +64,28 @@ export async function createStore (s3: S3Flags | undefined, directory: string): 
     close: async () => { s3Store.destroy() },
     maxSize: s3Store.maxUploadSize,
     storage: (id) => ({ Type: 's3store', Bucket: s3.bucket, Key: `${s3.objectPrefix}${id}` })
+  }
+}
+
+async function createGcsStore (gcs: GcsFlags): Promise<CommandStore> {
+  let module: typeof import('../stores/gcs.js')
+  try {
+    module = await import('../stores/gcs.js')
+  } catch (err) {
+    if ((err as NodeJS.ErrnoException).code !== 'ERR_MODULE_NOT_FOUND') throw err
+    throw new FlagError('--gcs-bucket needs the @google-cloud/storage package: npm install @google-cloud/storage')
+  }
+  const store = new module.GcsStore({
+    bucket: gcs.bucket,
+    objectPrefix: gcs.objectPrefix,
+    // an emulator needs no credentials (the SDK sends none to a custom endpoint) and no real project
+    gcs: gcs.endpoint === undefined ? {} : { apiEndpoint: gcs.endpoint, projectId: process.env.GOOGLE_CLOUD_PROJECT ?? 'emulator' }
+  })
+  return {
+    store,
+    close: async () => {},
+    maxSize: undefined,
+    // tusd's gcsstore reports Type, Bucket and Key (the object name)
+    storage: (id) => ({ Type: 'gcsstore', Bucket: gcs.bucket, Key: `${gcs.objectPrefix}${id}` })
   }
 }

@@ -9,6 +9,7 @@ import { gcsTarget } from './helpers/gcs.js'
 
 const target = await gcsTarget()
 t.teardown(target.close)
+t.comment(target.fake === undefined ? `on the real bucket gs://${target.bucket} (GCS_BUCKET)` : `on the GCS fake at ${target.fake.url} (set GCS_BUCKET for a real bucket)`)
 
 storeConformance(t, 'GcsStore', async () => ({
   store: new GcsStore({ storage: target.storage, bucket: target.bucket, objectPrefix: target.prefix() })

@@ -3,7 +3,7 @@
  * endpoints `@google-cloud/storage` 7.x uses (multipart and resumable uploads, object metadata
  * GET/PATCH, media downloads with ranges, compose, delete, list), with real CRC32C/MD5 hashes,
  * generations and preconditions, and errors in the GCS JSON shape. No real GCS server can run
- * here (docs/stores/gcs.md); test/gcs-fake.test.ts pins the fake to the SDK's requests.
+ * here (docs/stores/gcs.md); test/gcs-fake-contract.test.ts pins the fake to the SDK's requests.
  *
  * Both `/storage/v1/b/…` (`apiEndpoint`) and `/b/…` (`STORAGE_EMULATOR_HOST`) are accepted.
  * Faults can be injected per operation (`inject`), and every request is recorded (`requests`).
@@ -71,6 +71,13 @@ interface Route {
 }
 
 const RESUMABLE_QUANTUM = 256 * 1024
+
+/**
+ * The `@google-cloud/storage` version whose requests this fake was written for and checked
+ * against (test/gcs-fake-contract.test.ts fails when the installed SDK differs: then re-check
+ * the requests the new SDK sends, and bump this).
+ */
+export const FAKE_SDK_VERSION = '7.22.0'
 
 export class GcsFake {
   readonly buckets = new FakeBuckets()
