@@ -170,9 +170,9 @@ export class TusMetrics {
       })
     }
     return new Proxy(store, {
-      get (target, property, receiver) {
+      get (target, property) {
         if (wrapped.has(property)) return wrapped.get(property)
-        const value: unknown = Reflect.get(target, property, receiver)
+        const value: unknown = Reflect.get(target, property)
         return typeof value === 'function' ? (value as (...a: unknown[]) => unknown).bind(target) : value
       }
     })

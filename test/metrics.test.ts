@@ -185,3 +185,31 @@ t.test('bad metrics options are coded errors', async (t) => {
   const { app: off } = await buildApp(t, { metrics: false })
   t.equal(off.tus.metrics, undefined)
 })
+
+t.test('the timed store behaves as the store: other members, `this`, capabilities', async (t) => {
+  class Store extends MemoryStore {
+    readonly label = 'mine'
+    readonly #secret = 42
+    secret (): number { return this.#secret }
+  }
+  const store = new Store()
+  const { app } = await buildApp(t, { store, metrics: true })
+  const timed = app.tus.store as Store
+  t.not(timed, store, 'wrapped')
+  t.equal(timed.label, 'mine')
+  t.equal(timed.secret(), 42, 'methods run on the store itself')
+  t.equal(timed.create, timed.create, 'one wrapper per operation')
+  t.ok(app.tus.extensions.includes('termination'))
+})
+
+t.test('a registry from another copy of prom-client is accepted', async (t) => {
+  const real = new Registry()
+  const foreign = {
+    getSingleMetric: (name: string) => real.getSingleMetric(name),
+    registerMetric: (metric: never) => { real.registerMetric(metric) },
+    metrics: async () => await real.metrics()
+  }
+  const { app } = await buildApp(t, { metrics: { registry: foreign as never } })
+  await createUpload(app, { 'upload-length': '1' })
+  t.equal(await metricValue(real, 'tus_uploads_created_total'), 1)
+})
