@@ -27,6 +27,11 @@ export interface CliConfig {
   corsAllowOrigin: RegExp | undefined
   corsAllowCredentials: boolean
   logLevel: string
+  /** `json` (one JSON object a line) or `pretty` (pino-pretty, for a terminal). */
+  logFormat: LogFormat
+  /** Serve Prometheus metrics at `metricsPath`. */
+  exposeMetrics: boolean
+  metricsPath: string
   /** Which locker serialises requests per upload. */
   locker: LockerKind
   /** Redis for `locker: 'redis'`. */
@@ -78,6 +83,7 @@ export interface HookFlags {
   progressInterval: number
 }
 
+export type LogFormat = 'json' | 'pretty'
 export type LockerKind = 'memory' | 'file' | 'redis' | 'etcd'
 const LOCKERS: readonly LockerKind[] = ['memory', 'file', 'redis', 'etcd']
 const DEFAULT_REDIS_URL = 'redis://127.0.0.1:6379'
@@ -113,6 +119,9 @@ A tus resumable upload server (tus 1.0.0) on Fastify.
   --cors-allow-origin REGEX   origins allowed by CORS, matched against the whole origin (default: all)
   --cors-allow-credentials    allow credentials (cookies, HTTP auth) in CORS requests
   --log-level LEVEL           fatal, error, warn, info, debug, trace or silent (default info)
+  --log-format FORMAT         json (one object a line) or pretty (human-readable) (default json)
+  --expose-metrics            serve Prometheus metrics (see docs/metrics.md)
+  --metrics-path PATH         URL path of the metrics (default /metrics)
   --locker KIND               memory (one process), file (processes sharing --upload-dir on one host),
                               redis or etcd (any number of hosts)
                               (default file; redis if --redis-url is given, etcd if --etcd-url is)
@@ -195,6 +204,9 @@ export function parseFlags (argv: string[]): CliConfig | 'help' | 'version' {
         'cors-allow-origin': { type: 'string' },
         'cors-allow-credentials': { type: 'boolean', default: false },
         'log-level': { type: 'string', default: 'info' },
+        'log-format': { type: 'string', default: 'json' },
+        'expose-metrics': { type: 'boolean', default: false },
+        'metrics-path': { type: 'string', default: '/metrics' },
         locker: { type: 'string' },
         'redis-url': { type: 'string' },
         'etcd-url': { type: 'string' },
@@ -234,6 +246,13 @@ export function parseFlags (argv: string[]): CliConfig | 'help' | 'version' {
   const basePath = values['base-path']
   if (!basePath.startsWith('/')) throw new FlagError(`--base-path must start with "/", got "${basePath}"`)
   if (!LOG_LEVELS.has(values['log-level'])) throw new FlagError(`--log-level must be one of ${[...LOG_LEVELS].join(', ')}`)
+  const logFormat = values['log-format']
+  if (logFormat !== 'json' && logFormat !== 'pretty') throw new FlagError(`--log-format must be json or pretty, got "${logFormat}"`)
+  const metricsPath = values['metrics-path']
+  if (!/^\/[A-Za-z0-9._~!$&'()*+,;=:@%/-]*$/.test(metricsPath)) throw new FlagError(`--metrics-path must be a URL path starting with "/", got "${metricsPath}"`)
+  if (basePath !== '/' && `${metricsPath}/`.startsWith(basePath.endsWith('/') ? basePath : `${basePath}/`)) {
+    throw new FlagError(`--metrics-path ${metricsPath} must not be inside --base-path ${basePath}`)
+  }
   if (values['upload-dir'] === '') throw new FlagError('--upload-dir must not be empty')
   const redisUrl = values['redis-url']
   const etcdUrl = values['etcd-url']
@@ -279,6 +298,9 @@ export function parseFlags (argv: string[]): CliConfig | 'help' | 'version' {
     corsAllowOrigin,
     corsAllowCredentials: values['cors-allow-credentials'],
     logLevel: values['log-level'],
+    logFormat,
+    exposeMetrics: values['expose-metrics'],
+    metricsPath,
     locker,
     redisUrl: redisUrl ?? DEFAULT_REDIS_URL,
     etcdUrls,

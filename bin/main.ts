@@ -56,6 +56,7 @@ export async function main (argv: string[], io: CommandIo = processIo): Promise<
     ? `gs://${config.gcs.bucket}/${config.gcs.objectPrefix}`
     : config.s3 === undefined ? config.uploadDir : `s3://${config.s3.bucket}/${config.s3.objectPrefix}`
   io.stdout(`fastify-tus: tus server listening on ${address}${config.basePath} (uploads in ${where})\n`)
+  if (config.exposeMetrics) io.stdout(`fastify-tus: Prometheus metrics at ${address}${config.metricsPath}\n`)
 
   let stopping = false
   const stop = (signal: NodeJS.Signals): void => {

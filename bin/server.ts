@@ -4,7 +4,8 @@
  * so several processes can share one upload directory; redis or etcd for several hosts), and
  * tusd's hook transports when asked for.
  */
-import Fastify, { type FastifyInstance } from 'fastify'
+import Fastify, { type FastifyInstance, type FastifyServerOptions } from 'fastify'
+import { collectDefaultMetrics, Registry } from 'prom-client'
 import { statSync } from 'node:fs'
 import { resolve } from 'node:path'
 import tus from '../plugin/index.js'
@@ -20,7 +21,7 @@ import { createStore } from './store.js'
 export async function buildServer (config: CliConfig): Promise<FastifyInstance> {
   const transport = hookTransport(config.hooks)
   const app = Fastify({
-    logger: { level: config.logLevel },
+    logger: logger(config),
     trustProxy: config.behindProxy,
     requestTimeout: 0,
     return503OnClosing: true
@@ -41,8 +42,17 @@ export async function buildServer (config: CliConfig): Promise<FastifyInstance> 
     app.addHook('onSend', hooks.onSend)
     app.addHook('onClose', async () => { await hooks?.close() })
   }
+  const registry = config.exposeMetrics ? new Registry() : undefined
+  if (registry !== undefined) {
+    collectDefaultMetrics({ register: registry })
+    app.get(config.metricsPath, async (_request, reply) => {
+      reply.header('Content-Type', registry.contentType)
+      return await registry.metrics()
+    })
+  }
   await app.register(tus, {
     path: config.basePath,
+    metrics: registry === undefined ? false : { registry },
     store: storage.store,
     locker,
     // the store's own limit, when it has one, is the most a client may announce
@@ -64,6 +74,15 @@ export async function buildServer (config: CliConfig): Promise<FastifyInstance> 
   })
   if (!config.disableDemo) await registerDemo(app, { basePath: config.basePath, download: !config.disableDownload })
   return app
+}
+
+/** JSON lines, or pino-pretty (in a worker thread) for `--log-format pretty`. */
+function logger (config: CliConfig): FastifyServerOptions['logger'] {
+  if (config.logFormat === 'json') return { level: config.logLevel }
+  return {
+    level: config.logLevel,
+    transport: { target: 'pino-pretty', options: { translateTime: 'SYS:standard', ignore: 'pid,hostname' } }
+  }
 }
 
 function hookTransport (flags: HookFlags): HookTransport | undefined {

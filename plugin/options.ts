@@ -13,6 +13,7 @@ import { isDataStore, type DataStore } from '../stores/store.js'
 import { InvalidOption } from './errors.js'
 import { resolveCors, type CorsOptions, type ResolvedCors } from './cors.js'
 import { HOOK_NAMES, type HookName, type HooksOption } from './hooks.js'
+import { resolveMetrics, type MetricsOptions, type ResolvedMetrics } from './metrics.js'
 
 export const DataOptionsSchema = Type.Object({
   /** URL path of the upload collection. Default `/files/`. */
@@ -54,6 +55,11 @@ export interface FunctionalOptions {
   hooks?: HooksOption
   /** Built-in CORS (on by default: every origin, no credentials); `false` leaves CORS to e.g. `@fastify/cors`. */
   cors?: boolean | CorsOptions
+  /**
+   * Prometheus metrics (see docs/metrics.md): `true` for a new registry (`app.tus.metrics.registry`),
+   * or `{ registry, prefix, buckets }`. Default false: no metrics, no extra work per request.
+   */
+  metrics?: boolean | MetricsOptions
 }
 
 /** What `app.register(tus, options)` accepts. */
@@ -65,10 +71,11 @@ export interface ResolvedOptions extends DataOptions {
   generateId: ((request: FastifyRequest) => string | Promise<string>) | undefined
   hooks: HooksOption
   cors: ResolvedCors | undefined
+  metrics: ResolvedMetrics | undefined
 }
 
 const dataKeys = new Set(Object.keys(DataOptionsSchema.properties))
-const functionalKeys = new Set(['store', 'locker', 'generateId', 'hooks', 'cors'])
+const functionalKeys = new Set(['store', 'locker', 'generateId', 'hooks', 'cors', 'metrics'])
 
 export function resolveOptions (input: unknown): Readonly<ResolvedOptions> {
   if (typeof input !== 'object' || input === null) throw new InvalidOption('options', 'must be an object')
@@ -96,6 +103,7 @@ export function resolveOptions (input: unknown): Readonly<ResolvedOptions> {
   if (given.generateId !== undefined && typeof given.generateId !== 'function') throw new InvalidOption('generateId', 'must be a function')
   const hooks = checkHooks(given.hooks)
   const cors = resolveCors(given.cors)
+  const metrics = resolveMetrics(given.metrics)
 
   const path = options.path.endsWith('/') ? options.path : `${options.path}/`
   return Object.freeze({
@@ -105,7 +113,8 @@ export function resolveOptions (input: unknown): Readonly<ResolvedOptions> {
     locker: (given.locker as Locker | undefined) ?? new MemoryLocker(),
     generateId: given.generateId as ResolvedOptions['generateId'],
     hooks,
-    cors
+    cors,
+    metrics
   })
 }
 

@@ -34,6 +34,8 @@ export async function receive (tus: Tus, request: FastifyRequest, session: Uploa
   const body = new UploadBody(bodyStream(request), { limit, idleTimeout: tus.options.networkTimeout, onData: verifier?.onData })
   session.attach(body)
   const stopProgress = tus.wantsProgress ? reportProgress(tus, request, info, body) : undefined
+  const metrics = tus.metrics
+  metrics?.uploadsActive.inc()
   let bytes: number
   try {
     bytes = await tus.store.write(info.id, {
@@ -50,11 +52,15 @@ export async function receive (tus: Tus, request: FastifyRequest, session: Uploa
     // a store that returned (or failed) without reading to the end: stop reading for it
     if (body.reason === undefined) body.stop('interrupted')
     stopProgress?.()
+    metrics?.uploadsActive.dec()
   }
   const reason = await body.ended
   const ms = performance.now() - started
   const offset = info.offset + bytes
-  request.log.debug({ uploadId: info.id, offset, bytes, reason, ms }, 'tus chunk written')
+  request.log.debug({ event: 'tus.chunk.written', uploadId: info.id, bytes, offset, durationMs: Math.round(ms), reason }, 'tus chunk written')
+  if (reason !== 'complete') {
+    request.log.info({ event: 'tus.upload.interrupted', uploadId: info.id, reason, bytes, offset }, 'tus upload interrupted')
+  }
   if (tus.listenerCount('chunk-written') > 0) tus.emit('chunk-written', { request, upload: { ...info, offset }, bytes, ms, reason })
   if (reason === 'stopped') {
     await terminateStopped(tus, request, { ...info, offset })
@@ -67,7 +73,7 @@ export async function receive (tus: Tus, request: FastifyRequest, session: Uploa
 async function terminateStopped (tus: Tus, request: FastifyRequest, upload: UploadInfo): Promise<void> {
   const store = tus.store
   if (!canTerminate(store)) {
-    request.log.info({ uploadId: upload.id }, 'tus upload stopped by a hook (the store cannot remove it)')
+    request.log.info({ event: 'tus.upload.stopped', uploadId: upload.id, terminated: false }, 'tus upload stopped by a hook (the store cannot remove it)')
     return
   }
   try {
@@ -77,7 +83,7 @@ async function terminateStopped (tus: Tus, request: FastifyRequest, upload: Uplo
     request.log.error({ err, uploadId: upload.id }, 'tus could not remove a stopped upload')
     return
   }
-  request.log.info({ uploadId: upload.id }, 'tus upload stopped by a hook and terminated')
+  request.log.info({ event: 'tus.upload.terminated', uploadId: upload.id, reason: 'stopped' }, 'tus upload stopped by a hook and terminated')
   tus.emit('upload-terminated', { request, upload })
   await tus.notify(request, 'postTerminate', upload)
 }

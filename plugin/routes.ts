@@ -42,6 +42,16 @@ export async function routes (instance: FastifyInstance, { tus }: RoutesOptions)
 
   instance.addHook('onResponse', async (request) => { await tus.afterResponse(request) })
 
+  const metrics = tus.metrics
+  if (metrics !== undefined) {
+    const codes = new WeakMap<FastifyRequest, string>()
+    instance.addHook('onError', async (request, _reply, error) => {
+      const code = (error as { code?: unknown }).code
+      if (typeof code === 'string') codes.set(request, code)
+    })
+    instance.addHook('onResponse', async (request, reply) => { metrics.observeResponse(request, reply, codes.get(request)) })
+  }
+
   const collection: Table = { OPTIONS: handleOptions, POST: handlePost }
   const upload: Table = { OPTIONS: handleOptions, HEAD: handleHead, PATCH: handlePatch }
   if (tus.canTerminate) upload.DELETE = handleDelete

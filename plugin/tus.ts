@@ -15,6 +15,7 @@ import type { DataStore, UploadInfo } from '../stores/store.js'
 import type { EndReason, StopReason, UploadBody } from './body.js'
 import * as errors from './errors.js'
 import { HookRegistry, HOOK_NAMES, type Action, type HookName, type TusHooks } from './hooks.js'
+import { TusMetrics } from './metrics.js'
 import type { ResolvedOptions } from './options.js'
 
 /** Upload ids the plugin accepts in URLs and from `generateId`. */
@@ -64,8 +65,10 @@ export interface LockWaitEvent {
   id: string
   /** Milliseconds spent waiting for the lock. */
   ms: number
-  /** Whether the wait ended without the lock. */
+  /** Whether the wait hit `acquireLockTimeout` (the request is answered 423). */
   timedOut: boolean
+  /** Whether the lock was acquired. */
+  acquired: boolean
 }
 
 /** Events of `app.tus`, with their payloads. */
@@ -84,6 +87,8 @@ export class Tus extends EventEmitter<TusEvents> {
   readonly options: Readonly<ResolvedOptions>
   readonly store: DataStore
   readonly hooks = new HookRegistry()
+  /** Prometheus metrics, when the `metrics` option is on. */
+  readonly metrics: TusMetrics | undefined
   /** The tus extensions this endpoint offers, as sent in `Tus-Extension`. */
   readonly extensions: readonly string[]
   /** Full URL path of the collection, with a trailing slash (known once the routes are registered). */
@@ -99,13 +104,26 @@ export class Tus extends EventEmitter<TusEvents> {
   constructor (options: Readonly<ResolvedOptions>) {
     super()
     this.options = options
-    this.store = options.store
+    this.metrics = options.metrics === undefined ? undefined : new TusMetrics(options.metrics)
+    this.store = this.metrics === undefined ? options.store : this.metrics.instrument(options.store)
     this.basePath = options.path
     this.extensions = Object.freeze(listExtensions(options))
     for (const name of HOOK_NAMES) {
       const given = options.hooks[name]
       for (const fn of Array.isArray(given) ? given : given === undefined ? [] : [given]) this.hooks.add(name, fn)
     }
+    if (this.metrics !== undefined) this.#observe(this.metrics)
+  }
+
+  /** Feeds the metrics from the runtime's events. */
+  #observe (metrics: TusMetrics): void {
+    this.on('upload-created', () => { metrics.uploadsCreated.inc() })
+    this.on('upload-complete', () => { metrics.uploadsFinished.inc() })
+    this.on('upload-terminated', () => { metrics.uploadsTerminated.inc() })
+    this.on('chunk-written', ({ bytes }) => { if (bytes > 0) metrics.bytesReceived.inc(bytes) })
+    this.on('lock-wait', ({ ms, timedOut, acquired }) => {
+      metrics.observeLockWait(ms, acquired ? 'acquired' : timedOut ? 'timeout' : 'failed')
+    })
   }
 
   /** Adds a lifecycle hook; several per name run in the order they were added. */
@@ -155,7 +173,7 @@ export class Tus extends EventEmitter<TusEvents> {
       if (result.body !== undefined) body = result.body
     }
     (request as unknown as Record<symbol, UploadInfo>)[kCompleted] = upload
-    request.log.info({ uploadId: upload.id, size: upload.size }, 'tus upload finished')
+    request.log.info({ event: 'tus.upload.finished', uploadId: upload.id, size: upload.size }, 'tus upload finished')
     return body
   }
 
@@ -267,13 +285,15 @@ export class Tus extends EventEmitter<TusEvents> {
   async withLock<T> (request: FastifyRequest, id: string, work: (session: UploadSession) => Promise<T>, shared = false): Promise<T> {
     const session = new UploadSession()
     const lock = await this.#acquire(request, id, shared, (reason) => {
-      request.log.info({ uploadId: id, reason }, 'tus upload lock release requested')
+      request.log.info({ event: 'tus.lock.release-requested', uploadId: id, reason }, 'tus upload lock release requested')
       session.stop(reason === 'lost' ? 'lost' : 'interrupted')
     })
+    this.metrics?.locksHeld.inc()
     try {
       return await this.withSession(request, work, session)
     } finally {
       await lock.unlock().catch((err: unknown) => request.log.warn({ err, uploadId: id }, 'tus unlock failed'))
+      this.metrics?.locksHeld.dec()
     }
   }
 
@@ -315,22 +335,26 @@ export class Tus extends EventEmitter<TusEvents> {
 
   async #acquire (request: FastifyRequest, id: string, shared: boolean, onReleaseRequested: (reason: ReleaseReason) => void): Promise<Lock> {
     const controller = new AbortController()
-    const timer = setTimeout(() => controller.abort(new Error('lock wait timed out')), this.options.acquireLockTimeout)
+    let timedOut = false
+    const timer = setTimeout(() => {
+      timedOut = true
+      controller.abort(new Error('lock wait timed out'))
+    }, this.options.acquireLockTimeout)
     // a wait shared by several requests does not end when the first one's client goes away
     const socket = shared ? undefined : request.raw.socket
     const onClose = (): void => controller.abort(new Error('client went away'))
     socket?.once('close', onClose)
     const started = this.listenerCount('lock-wait') > 0 ? performance.now() : 0
-    let timedOut = false
+    let acquired = false
     try {
-      return await this.options.locker.lock(id, { signal: controller.signal, onReleaseRequested })
-    } catch (err) {
-      timedOut = true
-      throw err
+      const lock = await this.options.locker.lock(id, { signal: controller.signal, onReleaseRequested })
+      acquired = true
+      return lock
     } finally {
       clearTimeout(timer)
       socket?.off('close', onClose)
-      if (started > 0) this.emit('lock-wait', { request, id, ms: performance.now() - started, timedOut })
+      if (!acquired && timedOut) request.log.info({ event: 'tus.lock.timeout', uploadId: id, timeoutMs: this.options.acquireLockTimeout }, 'tus upload lock wait timed out')
+      if (started > 0) this.emit('lock-wait', { request, id, ms: performance.now() - started, timedOut: timedOut && !acquired, acquired })
     }
   }
 

@@ -16,7 +16,7 @@ export async function handleDelete (tus: Tus, request: FastifyRequest, reply: Fa
     await store.remove(id)
     return info
   })
-  request.log.info({ uploadId: id }, 'tus upload terminated')
+  request.log.info({ event: 'tus.upload.terminated', uploadId: id, offset: upload.offset, reason: 'deleted' }, 'tus upload terminated')
   tus.emit('upload-terminated', { request, upload })
   await tus.notify(request, 'postTerminate', upload)
   reply.code(204).send()

@@ -58,7 +58,7 @@ async function create (tus: Tus, request: FastifyRequest, reply: FastifyReply, {
   const upload: NewUpload = { ...draft }
   if (hookLimit !== undefined) upload.maxSize = hookLimit
   let info = await tus.store.create(upload)
-  request.log.info({ uploadId: info.id, size, concat: concat?.kind }, 'tus upload created')
+  request.log.info({ event: 'tus.upload.created', uploadId: info.id, size, metadataKeys: Object.keys(info.metadata), concat: concat?.kind }, 'tus upload created')
   if (concat?.kind === 'final' && canConcat(tus.store)) {
     await tus.store.concat(info.id, concat.parts)
     info = { ...info, offset: info.size ?? 0 }
