@@ -27,7 +27,7 @@ function flagRows (markdown: string): Map<string, string> {
   for (const line of markdown.split('\n')) {
     const cells = line.split('|').map((cell) => cell.trim())
     // | `--flag ARG` | default | meaning |
-    const flag = /^`(--[a-z0-9-]+)[ `]/.exec(cells[1] ?? '')?.[1]
+    const flag = /`(--[a-z0-9-]+)[ `]/.exec(cells[1] ?? '')?.[1]
     if (flag !== undefined && !rows.has(flag)) rows.set(flag, cells[2] ?? '')
   }
   return rows
