@@ -15,7 +15,7 @@ const root = fileURLToPath(new URL('../', import.meta.url))
  * Pages that other branches of issue #11 are writing at the same time. Links to them are allowed
  * before they land; remove a line here once its page exists.
  */
-export const PAGES_IN_PROGRESS: readonly string[] = [
+const PAGES_IN_PROGRESS: readonly string[] = [
   'docs/metrics.md', // metrics and logs
   'docs/stores/gcs.md', // the GCS store
   'docs/ietf-draft.md' // the IETF Resumable Uploads draft
@@ -90,16 +90,29 @@ async function markdownFiles (): Promise<string[]> {
 }
 
 /** Relative link targets outside code: `[text](target)` and `[text]: target`. */
-export function relativeLinks (markdown: string): string[] {
+function relativeLinks (markdown: string): string[] {
   const prose = markdown.replace(/^```[\s\S]*?^```/gm, '').replace(/`[^`\n]*`/g, '``')
   const targets = [
     ...[...prose.matchAll(/\]\(\s*<?([^)\s>]+)>?(?:\s+"[^"]*")?\s*\)/g)].map((match) => match[1] as string),
     ...[...prose.matchAll(/^\s*\[[^\]]+\]:\s*(\S+)/gm)].map((match) => match[1] as string)
   ]
-  return targets.filter((target) => !/^[a-z][a-z0-9+.-]*:/i.test(target) && !target.startsWith('#'))
+  return targets.filter((target) => !/^[a-z][a-z0-9+.-]*:/i.test(target))
 }
 
-t.test('relativeLinks finds prose links and skips code, URLs and anchors', async (t) => {
+/** The anchors GitHub gives a page's headings: lower case, punctuation dropped, spaces to dashes, repeats numbered. */
+function anchors (markdown: string): Set<string> {
+  const found = new Set<string>()
+  const prose = markdown.replace(/^```[\s\S]*?^```/gm, '')
+  for (const match of prose.matchAll(/^#{1,6}\s+(.+?)\s*#*\s*$/gm)) {
+    const base = (match[1] as string).toLowerCase().replace(/[^\p{L}\p{N}\s_-]/gu, '').replace(/\s/g, '-')
+    let slug = base
+    for (let n = 1; found.has(slug); n++) slug = `${base}-${n}`
+    found.add(slug)
+  }
+  return found
+}
+
+t.test('relativeLinks finds prose links and skips code and URLs; anchors are as GitHub makes them', async (t) => {
   t.same(relativeLinks([
     'See [cli](docs/cli.md#flags), [site](https://tus.io), [top](#top) and [ref].',
     '`[not](a-link.md)`',
@@ -107,19 +120,28 @@ t.test('relativeLinks finds prose links and skips code, URLs and anchors', async
     '[not](either.md)',
     '```',
     '[ref]: ./other.md'
-  ].join('\n')), ['docs/cli.md#flags', './other.md'])
+  ].join('\n')), ['docs/cli.md#flags', '#top', './other.md'])
+  t.same([...anchors('# A `b()` c\n## The command\'s hooks\n```\n# not a heading\n```\n## A `b()` c\n')],
+    ['a-b-c', 'the-commands-hooks', 'a-b-c-1'])
 })
 
-t.test('every relative link in README.md, docs/ and examples/README.md resolves to a file', async (t) => {
+t.test('every relative link in README.md, docs/ and examples/README.md resolves to a file (and heading)', async (t) => {
   const allowed = new Set(PAGES_IN_PROGRESS.map((page) => resolve(root, page)))
   let checked = 0
   for (const file of await markdownFiles()) {
     const markdown = await readFile(join(root, file), 'utf8')
     for (const link of relativeLinks(markdown)) {
-      const target = resolve(root, dirname(file), decodeURIComponent(link.replace(/[#?].*$/, '')))
+      const [path = '', anchor] = link.split('#', 2)
+      const target = path === '' ? resolve(root, file) : resolve(root, dirname(file), decodeURIComponent(path.replace(/\?.*$/, '')))
       checked++
       if (allowed.has(target)) continue
-      t.ok(existsSync(target), `${file}: ${link} → ${relative(root, target)} exists`)
+      if (!existsSync(target)) {
+        t.fail(`${file}: ${link} → ${relative(root, target)} does not exist`)
+        continue
+      }
+      if (anchor !== undefined && anchor !== '' && target.endsWith('.md')) {
+        t.ok(anchors(await readFile(target, 'utf8')).has(anchor), `${file}: ${link} names a heading of ${relative(root, target)}`)
+      }
     }
   }
   t.ok(checked > 40, `${checked} links checked`)
