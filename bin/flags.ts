@@ -2,7 +2,7 @@
  * The command's flags, tusd-style. `parseFlags` turns argv into a checked configuration or
  * throws a `FlagError` whose message tells the user what to fix.
  */
-import { parseArgs } from 'node:util'
+import { parseArgs, type ParseArgsConfig } from 'node:util'
 import { DEFAULT_HOOK_EVENTS, HOOK_TYPES, type HookType } from './hooks/protocol.js'
 
 export interface CliConfig {
@@ -88,6 +88,75 @@ export type LockerKind = 'memory' | 'file' | 'redis' | 'etcd'
 const LOCKERS: readonly LockerKind[] = ['memory', 'file', 'redis', 'etcd']
 const DEFAULT_REDIS_URL = 'redis://127.0.0.1:6379'
 const DEFAULT_ETCD_URL = 'http://127.0.0.1:2379'
+
+/**
+ * Every flag of the command, as `parseArgs` reads it. Exported so the docs test can check that
+ * docs/cli.md lists each one with its default: add a flag here and document it there.
+ */
+export const FLAG_OPTIONS = {
+  host: { type: 'string', default: '0.0.0.0' },
+  port: { type: 'string', default: '8080' },
+  'base-path': { type: 'string', default: '/files/' },
+  'upload-dir': { type: 'string', default: './uploads' },
+  'max-size': { type: 'string', default: '0' },
+  'behind-proxy': { type: 'boolean', default: false },
+  'relative-location': { type: 'boolean', default: false },
+  'network-timeout': { type: 'string', default: '60s' },
+  'acquire-lock-timeout': { type: 'string', default: '20s' },
+  'shutdown-timeout': { type: 'string', default: '10s' },
+  'disable-termination': { type: 'boolean', default: false },
+  'disable-download': { type: 'boolean', default: false },
+  'disable-concatenation': { type: 'boolean', default: false },
+  expiration: { type: 'string', default: '0' },
+  'expiration-interval': { type: 'string', default: '1m' },
+  'disable-cors': { type: 'boolean', default: false },
+  'disable-demo': { type: 'boolean', default: false },
+  'cors-allow-origin': { type: 'string' },
+  'cors-allow-credentials': { type: 'boolean', default: false },
+  'log-level': { type: 'string', default: 'info' },
+  'log-format': { type: 'string', default: 'json' },
+  'expose-metrics': { type: 'boolean', default: false },
+  'metrics-path': { type: 'string', default: '/metrics' },
+  locker: { type: 'string' },
+  'redis-url': { type: 'string' },
+  'etcd-url': { type: 'string' },
+  's3-bucket': { type: 'string' },
+  's3-endpoint': { type: 'string' },
+  's3-force-path-style': { type: 'boolean', default: false },
+  's3-object-prefix': { type: 'string' },
+  's3-part-size': { type: 'string' },
+  's3-min-part-size': { type: 'string' },
+  's3-max-concurrent-part-uploads': { type: 'string' },
+  's3-buffer-dir': { type: 'string' },
+  'gcs-bucket': { type: 'string' },
+  'gcs-object-prefix': { type: 'string' },
+  'gcs-endpoint': { type: 'string' },
+  'hooks-http': { type: 'string' },
+  'hooks-http-forward-headers': { type: 'string', default: '' },
+  'hooks-http-retry': { type: 'string', default: '3' },
+  'hooks-http-backoff': { type: 'string', default: '1s' },
+  'hooks-http-timeout': { type: 'string', default: '15s' },
+  'hooks-http-size-limit': { type: 'string', default: '5KiB' },
+  'hooks-http-skip-verify': { type: 'boolean', default: false },
+  'hooks-dir': { type: 'string' },
+  'hooks-enabled-events': { type: 'string', default: DEFAULT_HOOK_EVENTS.join(',') },
+  'progress-hooks-interval': { type: 'string', default: '1s' },
+  help: { type: 'boolean', short: 'h', default: false },
+  version: { type: 'boolean', short: 'v', default: false }
+} as const satisfies NonNullable<ParseArgsConfig['options']>
+
+/**
+ * Defaults that are not `parseArgs` defaults because the flag's presence matters (`--redis-url`
+ * picks the Redis locker) or the store applies them; shown in `--help` and docs/cli.md.
+ */
+export const IMPLICIT_DEFAULTS: Readonly<Record<string, string>> = {
+  locker: 'file',
+  'redis-url': DEFAULT_REDIS_URL,
+  'etcd-url': DEFAULT_ETCD_URL,
+  's3-part-size': '8MiB',
+  's3-min-part-size': '5MiB',
+  's3-max-concurrent-part-uploads': '8'
+}
 
 export class FlagError extends Error {
   override name = 'FlagError'
@@ -183,57 +252,7 @@ export function parseFlags (argv: string[]): CliConfig | 'help' | 'version' {
       args: argv,
       strict: true,
       allowPositionals: false,
-      options: {
-        host: { type: 'string', default: '0.0.0.0' },
-        port: { type: 'string', default: '8080' },
-        'base-path': { type: 'string', default: '/files/' },
-        'upload-dir': { type: 'string', default: './uploads' },
-        'max-size': { type: 'string', default: '0' },
-        'behind-proxy': { type: 'boolean', default: false },
-        'relative-location': { type: 'boolean', default: false },
-        'network-timeout': { type: 'string', default: '60s' },
-        'acquire-lock-timeout': { type: 'string', default: '20s' },
-        'shutdown-timeout': { type: 'string', default: '10s' },
-        'disable-termination': { type: 'boolean', default: false },
-        'disable-download': { type: 'boolean', default: false },
-        'disable-concatenation': { type: 'boolean', default: false },
-        expiration: { type: 'string', default: '0' },
-        'expiration-interval': { type: 'string', default: '1m' },
-        'disable-cors': { type: 'boolean', default: false },
-        'disable-demo': { type: 'boolean', default: false },
-        'cors-allow-origin': { type: 'string' },
-        'cors-allow-credentials': { type: 'boolean', default: false },
-        'log-level': { type: 'string', default: 'info' },
-        'log-format': { type: 'string', default: 'json' },
-        'expose-metrics': { type: 'boolean', default: false },
-        'metrics-path': { type: 'string', default: '/metrics' },
-        locker: { type: 'string' },
-        'redis-url': { type: 'string' },
-        'etcd-url': { type: 'string' },
-        's3-bucket': { type: 'string' },
-        's3-endpoint': { type: 'string' },
-        's3-force-path-style': { type: 'boolean', default: false },
-        's3-object-prefix': { type: 'string' },
-        's3-part-size': { type: 'string' },
-        's3-min-part-size': { type: 'string' },
-        's3-max-concurrent-part-uploads': { type: 'string' },
-        's3-buffer-dir': { type: 'string' },
-        'gcs-bucket': { type: 'string' },
-        'gcs-object-prefix': { type: 'string' },
-        'gcs-endpoint': { type: 'string' },
-        'hooks-http': { type: 'string' },
-        'hooks-http-forward-headers': { type: 'string', default: '' },
-        'hooks-http-retry': { type: 'string', default: '3' },
-        'hooks-http-backoff': { type: 'string', default: '1s' },
-        'hooks-http-timeout': { type: 'string', default: '15s' },
-        'hooks-http-size-limit': { type: 'string', default: '5KiB' },
-        'hooks-http-skip-verify': { type: 'boolean', default: false },
-        'hooks-dir': { type: 'string' },
-        'hooks-enabled-events': { type: 'string', default: DEFAULT_HOOK_EVENTS.join(',') },
-        'progress-hooks-interval': { type: 'string', default: '1s' },
-        help: { type: 'boolean', short: 'h', default: false },
-        version: { type: 'boolean', short: 'v', default: false }
-      }
+      options: FLAG_OPTIONS
     }))
   } catch (err) {
     throw new FlagError((err as Error).message)

@@ -1,5 +1,6 @@
 /** The examples in examples/ run as documented (they are type-checked by `npm run typecheck`). */
 import { spawn } from 'node:child_process'
+import { randomBytes } from 'node:crypto'
 import { readFile } from 'node:fs/promises'
 import { join } from 'node:path'
 import { fileURLToPath } from 'node:url'
@@ -7,6 +8,7 @@ import t from 'tap'
 import * as tus from 'tus-js-client'
 import { tempDir } from './helpers/app.js'
 import { childEnv } from './helpers/env.js'
+import { startRedis, withRedis } from './helpers/redis-server.js'
 
 const root = fileURLToPath(new URL('../', import.meta.url))
 const tsx = import.meta.resolve('tsx')
@@ -118,4 +120,71 @@ t.test('examples/auth-hooks.ts: bearer tokens, owners, per-user limits, complete
   }
   t.same(moved, data, 'the completed file was moved to completed/<user>/')
   t.equal((await fetch(url, { method: 'HEAD', headers: ann })).status, 404, 'and left the upload area')
+})
+
+withRedis(t, () => {
+  t.test('examples/multi-instance-redis.ts: an upload started on instance A is resumed on instance B', async (t) => {
+    const redis = await startRedis(t)
+    const cwd = await tempDir(t)
+    const child = spawn(process.execPath, ['--import', tsx, join(root, 'examples/multi-instance-redis.ts')], {
+      cwd,
+      env: childEnv({ REDIS_URL: redis.url, PORT_A: '0', PORT_B: '0' }),
+      stdio: ['ignore', 'pipe', 'pipe']
+    })
+    t.teardown(() => { child.kill('SIGKILL') })
+    let output = ''
+    const [a, b] = await new Promise<[string, string]>((resolve, reject) => {
+      const timer = setTimeout(() => reject(new Error(output)), 20_000)
+      const onData = (chunk: Buffer): void => {
+        output += String(chunk)
+        const a = /instance A: (http:\/\/127\.0\.0\.1:\d+\/files\/)/.exec(output)?.[1]
+        const b = /instance B: (http:\/\/127\.0\.0\.1:\d+\/files\/)/.exec(output)?.[1]
+        if (a !== undefined && b !== undefined) {
+          clearTimeout(timer)
+          resolve([a, b])
+        }
+      }
+      child.stdout.on('data', onData)
+      child.stderr.on('data', onData)
+    })
+    t.not(a, b, 'two instances on two ports')
+
+    // tus-js-client on A: the first chunk, then the client goes away
+    const data = randomBytes(3 * 1024 * 1024 + 17)
+    const chunkSize = 1024 * 1024
+    const urlOnA = await new Promise<string>((resolve, reject) => {
+      const upload = new tus.Upload(data, {
+        endpoint: a,
+        chunkSize,
+        retryDelays: [],
+        onError: reject,
+        onChunkComplete: () => { upload.abort().then(() => resolve(upload.url as string), reject) }
+      })
+      upload.start()
+    })
+    t.ok(urlOnA.startsWith(a), 'created on A')
+    const id = urlOnA.slice(a.length)
+    const urlOnB = `${b}${id}`
+    const head = await fetch(urlOnB, { method: 'HEAD', headers: { 'Tus-Resumable': '1.0.0' } })
+    t.equal(head.headers.get('upload-offset'), String(chunkSize), 'B sees what A stored')
+
+    // a new client resumes the same upload on B
+    const accepted: number[] = []
+    await new Promise<void>((resolve, reject) => {
+      const upload = new tus.Upload(data, {
+        uploadUrl: urlOnB,
+        chunkSize,
+        retryDelays: [],
+        onError: reject,
+        onChunkComplete: (_chunk, bytes) => { accepted.push(bytes) },
+        onSuccess: () => resolve()
+      })
+      upload.start()
+    })
+    t.equal(accepted[0], 2 * chunkSize, 'B continued after the chunk A stored')
+    t.same(await readFile(join(cwd, 'uploads', id)), data, 'the stored file is the whole upload')
+    t.equal((await fetch(urlOnA, { method: 'HEAD', headers: { 'Tus-Resumable': '1.0.0' } })).headers.get('upload-offset'), String(data.length), 'A sees it complete')
+    const keys = await redis.command('KEYS', 'tus:lock:*')
+    t.match(keys, /^\*0\r\n/, 'no lock left behind in Redis')
+  })
 })
