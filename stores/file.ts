@@ -40,7 +40,7 @@ interface InfoFile {
 }
 
 /** Bytes gathered in memory while a write is under way before the body is paused. */
-const GATHER_LIMIT = 1024 * 1024
+const GATHER_LIMIT = 256 * 1024
 
 /** How many info files each store keeps parsed in memory. */
 const INFO_CACHE_SIZE = 10_000
