@@ -1,17 +1,18 @@
 /**
  * Uploads on local disk: `<directory>/<id>` holds the bytes, `<directory>/<id>.info` the JSON
- * description (written atomically: temporary file + rename).
+ * description. The info file is created with O_EXCL (that is what claims the id) and later
+ * replaced atomically (temporary file + rename); the data file appears with the first byte.
  *
- * The offset is the size of the data file, so it is exactly what reached the file system, and
- * it survives a crash at any point. A chunk that must be verified before it counts (checksums)
+ * The offset is the size of the data file (0 while there is none), so it is exactly what
+ * reached the file system, and it survives a crash at any point. A chunk that must be verified before it counts (checksums)
  * is announced in the info file first (`pending`); until it is committed, the reported offset
  * stays at the chunk's start, and the next write cuts the unverified bytes off.
  */
 import { randomBytes } from 'node:crypto'
-import { createReadStream } from 'node:fs'
-import { mkdir, open, readdir, readFile, rename, rm, stat, writeFile, type FileHandle } from 'node:fs/promises'
+import { constants, createReadStream, type Stats } from 'node:fs'
+import { mkdir, open, readdir, readFile, rename, rm, stat, unlink, writeFile, type FileHandle } from 'node:fs/promises'
 import { join } from 'node:path'
-import type { Readable } from 'node:stream'
+import { Readable } from 'node:stream'
 import {
   OffsetMismatch, StoreFull, UploadExists, UploadNotFound, isComplete
 } from './store.js'
@@ -63,36 +64,52 @@ export class FileStore implements DataStore, Terminates, Concatenates, DefersLen
   }
 
   async create (upload: NewUpload): Promise<UploadInfo> {
-    const data = this.#dataPath(upload.id)
+    if (!SAFE_ID.test(upload.id)) throw new TypeError(`FileStore: unsafe upload id ${JSON.stringify(upload.id)}`)
     await this.#ensureDirectory()
-    let handle: FileHandle
-    try {
-      handle = await open(data, 'wx')
-    } catch (err) {
-      if ((err as NodeJS.ErrnoException).code === 'EEXIST') throw new UploadExists(upload.id)
-      throw mapFsError(err)
-    }
-    await handle.close()
     const now = new Date()
     const info: InfoFile = { id: upload.id, metadata: { ...upload.metadata }, createdAt: now.toISOString() }
     if (upload.size !== undefined) info.size = upload.size
     if (upload.concat !== undefined) info.concat = upload.concat
     if (upload.maxSize !== undefined) info.maxSize = upload.maxSize
-    await this.#writeInfo(info)
+    const path = this.#infoPath(upload.id)
+    let handle: FileHandle
+    try {
+      handle = await open(path, 'wx')
+    } catch (err) {
+      if ((err as NodeJS.ErrnoException).code === 'EEXIST') throw new UploadExists(upload.id)
+      throw mapFsError(err)
+    }
+    try {
+      await handle.writeFile(JSON.stringify(info))
+      if (this.#fsync) await handle.sync()
+      this.#remember(upload.id, stampOf(await handle.stat()), info)
+      await handle.close()
+      // bytes left by an earlier upload of this id whose removal was cut short are not ours
+      await unlinkIfPresent(this.#dataPath(upload.id))
+    } catch (err) {
+      await handle.close().catch(() => {})
+      this.#infoCache.delete(upload.id)
+      await rm(path, { force: true })
+      throw mapFsError(err)
+    }
     return toUploadInfo(info, 0, now)
   }
 
   async get (id: string): Promise<UploadInfo> {
-    const info = await this.#readInfo(id)
+    const { info, mtime } = await this.#readInfo(id)
     const stats = await this.#statData(id)
-    return toUploadInfo(info, offsetOf(info, stats.size), stats.mtime)
+    return toUploadInfo(info, offsetOf(info, stats?.size ?? 0), stats?.mtime ?? mtime)
   }
 
+  /**
+   * Writes are made by the holder of the upload's lock, after the `get` (or `create`) that
+   * checked the upload under that lock: the info cached then is current, so it is used as is.
+   */
   async write (id: string, chunk: Chunk): Promise<number> {
-    const info = await this.#readInfo(id)
+    const info = this.#infoCache.get(id)?.info ?? (await this.#readInfo(id)).info
     let handle: FileHandle
     try {
-      handle = await open(this.#dataPath(id), 'r+')
+      handle = await open(this.#dataPath(id), constants.O_RDWR | constants.O_CREAT)
     } catch (err) {
       throw notFoundOr(id, err)
     }
@@ -121,21 +138,23 @@ export class FileStore implements DataStore, Terminates, Concatenates, DefersLen
   }
 
   async declareLength (id: string, size: number): Promise<void> {
-    const info = await this.#readInfo(id)
+    const { info } = await this.#readInfo(id)
     await this.#writeInfo({ ...info, size })
   }
 
   async read (id: string, range?: ByteRange): Promise<Readable> {
+    await this.#readInfo(id)
     const path = this.#dataPath(id)
-    await this.#statData(id)
+    if (await this.#statData(id) === undefined) return Readable.from([])
     return createReadStream(path, range === undefined ? {} : { start: range.start, end: range.end })
   }
 
   async remove (id: string): Promise<void> {
     if (!SAFE_ID.test(id)) return
     this.#infoCache.delete(id)
-    await rm(this.#infoPath(id), { force: true })
+    // the bytes go first: the id stays claimed by its info file until nothing of it is left
     await rm(this.#dataPath(id), { force: true })
+    await rm(this.#infoPath(id), { force: true })
   }
 
   async concat (id: string, parts: string[]): Promise<void> {
@@ -145,7 +164,8 @@ export class FileStore implements DataStore, Terminates, Concatenates, DefersLen
     try {
       let position = 0
       for (const part of parts) {
-        await this.#statData(part)
+        await this.#readInfo(part)
+        if (await this.#statData(part) === undefined) continue
         for await (const buffer of createReadStream(this.#dataPath(part))) {
           position += await writeAll(handle, buffer as Buffer, position)
         }
@@ -175,7 +195,12 @@ export class FileStore implements DataStore, Terminates, Concatenates, DefersLen
       let upload: UploadInfo
       try {
         upload = await this.get(id)
-      } catch {
+      } catch (err) {
+        // an info file a crash left empty: nothing of that upload can ever be read
+        if (err instanceof UploadNotFound && await this.#abandonedBefore(name, before)) {
+          await this.remove(id)
+          removed++
+        }
         continue
       }
       if (isComplete(upload) || upload.updatedAt >= before) continue
@@ -183,6 +208,14 @@ export class FileStore implements DataStore, Terminates, Concatenates, DefersLen
       removed++
     }
     return removed
+  }
+
+  async #abandonedBefore (name: string, before: Date): Promise<boolean> {
+    try {
+      return (await stat(join(this.directory, name))).mtime < before
+    } catch {
+      return false
+    }
   }
 
   #dataPath (id: string): string {
@@ -206,27 +239,29 @@ export class FileStore implements DataStore, Terminates, Concatenates, DefersLen
    * ever replaced by rename, so a new inode (or size, or mtime) means new content: one `stat`
    * replaces open + read + close, and a change made by another process is always seen.
    */
-  async #readInfo (id: string): Promise<InfoFile> {
+  async #readInfo (id: string): Promise<{ info: InfoFile, mtime: Date }> {
     if (!SAFE_ID.test(id)) throw new UploadNotFound(id)
     const path = this.#infoPath(id)
-    let stamp: string
+    let stats: Stats
     try {
-      stamp = stampOf(await stat(path))
+      stats = await stat(path)
     } catch (err) {
       this.#infoCache.delete(id)
       throw notFoundOr(id, err)
     }
+    const stamp = stampOf(stats)
     const cached = this.#infoCache.get(id)
-    if (cached?.stamp === stamp) return cached.info
-    let text: string
+    if (cached?.stamp === stamp) return { info: cached.info, mtime: stats.mtime }
+    let info: InfoFile
     try {
-      text = await readFile(path, 'utf8')
+      info = JSON.parse(await readFile(path, 'utf8')) as InfoFile
     } catch (err) {
+      // an info file still being created (or left empty by a crash then) names no upload yet
+      if (err instanceof SyntaxError) throw new UploadNotFound(id)
       throw notFoundOr(id, err)
     }
-    const info = JSON.parse(text) as InfoFile
     this.#remember(id, stamp, info)
-    return info
+    return { info, mtime: stats.mtime }
   }
 
   #remember (id: string, stamp: string, info: InfoFile): void {
@@ -239,12 +274,13 @@ export class FileStore implements DataStore, Terminates, Concatenates, DefersLen
     this.#infoCache.set(id, { stamp, info })
   }
 
-  async #statData (id: string): Promise<{ size: number, mtime: Date }> {
-    if (!SAFE_ID.test(id)) throw new UploadNotFound(id)
+  /** The data file's size and time, or `undefined` while no byte was written. */
+  async #statData (id: string): Promise<Stats | undefined> {
     try {
       return await stat(this.#dataPath(id))
     } catch (err) {
-      throw notFoundOr(id, err)
+      if ((err as NodeJS.ErrnoException).code === 'ENOENT') return undefined
+      throw mapFsError(err)
     }
   }
 
@@ -389,6 +425,15 @@ function mapFsError (err: unknown): unknown {
   const code = (err as NodeJS.ErrnoException | undefined)?.code
   if (code === 'ENOSPC' || code === 'EDQUOT') return new StoreFull({ cause: err })
   return err
+}
+
+/** One `unlink` (where `rm` would stat first); a missing file is fine. */
+async function unlinkIfPresent (path: string): Promise<void> {
+  try {
+    await unlink(path)
+  } catch (err) {
+    if ((err as NodeJS.ErrnoException).code !== 'ENOENT') throw err
+  }
 }
 
 function notFoundOr (id: string, err: unknown): unknown {

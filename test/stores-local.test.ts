@@ -1,9 +1,11 @@
-import { mkdtemp, rm } from 'node:fs/promises'
+import { mkdtemp, readdir, rm, writeFile } from 'node:fs/promises'
 import { tmpdir } from 'node:os'
 import { join } from 'node:path'
+import { Readable } from 'node:stream'
 import t from 'tap'
 import { FileStore } from '../stores/file.js'
 import { MemoryStore } from '../stores/memory.js'
+import { UploadExists, UploadNotFound } from '../stores/store.js'
 import { storeConformance } from './conformance/store.js'
 
 storeConformance(t, 'MemoryStore', async () => ({ store: new MemoryStore() }))
@@ -16,4 +18,36 @@ storeConformance(t, 'FileStore', async () => {
 storeConformance(t, 'FileStore with fsync', async () => {
   const directory = await mkdtemp(join(tmpdir(), 'tus-file-store-'))
   return { store: new FileStore({ directory, fsync: true }), cleanup: async () => await rm(directory, { recursive: true, force: true }) }
+})
+
+t.test('FileStore: files on disk across crashes', async (t) => {
+  const directory = await mkdtemp(join(tmpdir(), 'tus-file-store-'))
+  t.teardown(() => rm(directory, { recursive: true, force: true }))
+  const store = new FileStore({ directory })
+
+  // the data file appears with the first byte
+  await store.create({ id: 'fresh', size: 3, metadata: {} })
+  t.same(await readdir(directory), ['fresh.info'])
+  t.equal((await store.get('fresh')).offset, 0)
+  t.equal(Buffer.concat(await (await store.read('fresh')).toArray()).length, 0, 'an upload without bytes reads empty')
+  await store.write('fresh', { offset: 0, body: Readable.from([Buffer.from('abc')]) })
+  t.same((await readdir(directory)).sort(), ['fresh', 'fresh.info'])
+
+  // bytes left by an earlier upload of the same id (its removal cut short) are not taken over
+  await writeFile(join(directory, 'reused'), 'old bytes')
+  const reused = await store.create({ id: 'reused', size: 5, metadata: {} })
+  t.equal(reused.offset, 0)
+  t.equal((await store.get('reused')).offset, 0)
+
+  // an info file a crash left empty names no upload, and the expiration sweep removes it
+  await writeFile(join(directory, 'torn.info'), '')
+  await t.rejects(store.get('torn'), UploadNotFound)
+  await t.rejects(store.create({ id: 'torn', size: 1, metadata: {} }), UploadExists, 'the id stays claimed')
+  t.equal(await store.removeExpired(new Date(Date.now() - 60_000)), 0, 'not while it is recent')
+  t.equal(await store.removeExpired(new Date(Date.now() + 60_000)), 2, 'the torn one and the unfinished "reused"')
+  t.same((await readdir(directory)).sort(), ['fresh', 'fresh.info'])
+  t.ok((await readdir(directory)).includes('fresh.info'), 'complete uploads are kept')
+
+  // ids that could name a path elsewhere are refused before anything is written
+  await t.rejects(store.create({ id: '../x', size: 1, metadata: {} }), TypeError)
 })

@@ -4,7 +4,7 @@
  * or sized), header checks, preCreate, create (a final one is filled from its parts while they
  * are locked), postCreate, the body, and preFinish if that completed the upload.
  */
-import { randomBytes } from 'node:crypto'
+import { randomUUID } from 'node:crypto'
 import type { FastifyReply, FastifyRequest } from 'fastify'
 import { canConcat, canDeferLength, isComplete, type Concat, type NewUpload } from '../../stores/store.js'
 import { contentLength, hasTusBody, requireVersion } from '../checks.js'
@@ -108,7 +108,8 @@ function uploadLength (tus: Tus, request: FastifyRequest): number | undefined {
 }
 
 async function newId (tus: Tus, request: FastifyRequest): Promise<string> {
-  if (tus.options.generateId === undefined) return randomBytes(16).toString('hex')
+  // 122 random bits as 32 hex digits; randomUUID draws from a pool, randomBytes asks the system each time
+  if (tus.options.generateId === undefined) return randomUUID().replaceAll('-', '')
   const id = await tus.options.generateId(request)
   if (typeof id !== 'string' || !UPLOAD_ID.test(id)) {
     throw new Error(`generateId returned an invalid upload id ${JSON.stringify(id)}: use 1-100 characters of [A-Za-z0-9_-]`)
