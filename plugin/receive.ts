@@ -113,14 +113,17 @@ function byteLimit (tus: Tus, info: UploadInfo): number {
   return tus.sizeLimit(info) - info.offset
 }
 
-/** Reports progress every `progressInterval` ms while bytes arrive, and once at the end. */
+/**
+ * Reports progress every `progressInterval` ms while bytes arrive, and once at the end; `onProgress`
+ * only while the body still streams (the final response follows at once anyway).
+ */
 function reportProgress (tus: Tus, request: FastifyRequest, info: UploadInfo, body: UploadBody, notify: boolean, onProgress?: (offset: number) => void): () => void {
   let reported = -1
-  let taken = -1
+  let taken = 0
   const report = (): void => {
     // bytes the store has read (not those still buffered in the pipeline): the store keeps them
     const read = body.bytes - body.readableLength
-    if (onProgress !== undefined && read > taken) {
+    if (onProgress !== undefined && body.reason === undefined && read > taken) {
       taken = read
       onProgress(info.offset + read)
     }

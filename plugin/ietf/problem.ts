@@ -70,5 +70,5 @@ export function sendProblem (request: FastifyRequest, reply: FastifyReply, rules
   }
   if (status >= 500) request.log.error({ err }, 'tus draft request failed')
   else request.log.info({ code: err.code, status }, 'tus draft request refused')
-  reply.code(status).type(PROBLEM_JSON).send(JSON.stringify(body))
+  reply.code(status).header('Content-Type', PROBLEM_JSON).send(Buffer.from(JSON.stringify(body)))
 }
