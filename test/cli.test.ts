@@ -43,7 +43,12 @@ t.test('flags', async (t) => {
   t.match(parseFlags(['--expiration', '1h', '--expiration-interval', '30s', '--disable-cors', '--cors-allow-origin', 'https://a\\.example',
     '--cors-allow-credentials', '--disable-concatenation', '--disable-ietf-draft']), {
     disableIetfDraft: true,
-    expiration: 3_600_000, expirationInterval: 30_000, disableCors: true, corsAllowOrigin: /https:\/\/a\.example/, corsAllowCredentials: true, disableConcatenation: true
+    expiration: 3_600_000,
+    expirationInterval: 30_000,
+    disableCors: true,
+    corsAllowOrigin: /https:\/\/a\.example/,
+    corsAllowCredentials: true,
+    disableConcatenation: true
   })
   t.equal((parseFlags([]) as CliConfig).expiration, 0)
   t.equal((parseFlags([]) as CliConfig).disableIetfDraft, false, 'the IETF draft is on by default')
