@@ -178,3 +178,59 @@ t.test('104s: HTTP/1.0 gets none, Expect: 100-continue keeps its 100, progress f
     t.ok(progress.every((r) => r.headers.location === undefined && r.headers['upload-draft-interop-version'] === String(version)), 'no Location, the version echoed')
   }
 })
+
+t.test('104s: the 100 is sent first when the app handles checkContinue itself, and never on HTTP/2', async (t) => {
+  const { app } = await buildApp(t)
+  // an app that takes over Expect: 100-continue and does not answer it
+  app.server.on('checkContinue', (req, res) => { app.server.emit('request', req, res) })
+  await app.listen({ port: 0, host: '127.0.0.1' })
+  const port = (app.server.address() as { port: number }).port
+  const expecting = exchange(port, 'POST', '/files/', { 'Upload-Draft-Interop-Version': '6', 'Upload-Complete': '?1', 'Content-Length': '2', Expect: '100-continue' })
+  t.same((await expecting.waitFor(2)).map((r) => r.status), [100, 104], 'we sent the 100 before the 104')
+  expecting.write('hi')
+  t.equal(final(await expecting.done).status, 201)
+
+  const Fastify = (await import('fastify')).default
+  const { default: tus } = await import('../plugin/index.js')
+  const { MemoryStore } = await import('../stores/memory.js')
+  const { connect } = await import('node:http2')
+  const h2 = Fastify({ http2: true })
+  await h2.register(tus, { store: new MemoryStore() })
+  t.teardown(async () => await h2.close())
+  const address = await h2.listen({ port: 0, host: '127.0.0.1' })
+  const session = connect(address)
+  t.teardown(() => session.close())
+  const statuses: number[] = []
+  const stream = session.request({ ':method': 'POST', ':path': '/files/', 'upload-draft-interop-version': '8', 'upload-complete': '?1' })
+  stream.on('headers', (headers) => statuses.push(Number(headers[':status'])))
+  const response = await new Promise<Record<string, unknown>>((resolve) => stream.on('response', resolve))
+  stream.end('hello')
+  stream.resume()
+  await new Promise((resolve) => stream.on('close', resolve))
+  t.same(statuses, [], 'no informational response on HTTP/2')
+  t.equal(response[':status'], 201)
+})
+
+t.test('a hook that stops a draft creation: a coded problem, no Location', async (t) => {
+  const { app } = await buildApp(t, { progressInterval: 10 })
+  app.tus.addHook('onUploadProgress', (request, _upload, progress) => {
+    if (progress.bytes > 0) app.tus.stopUpload(request)
+  })
+  await app.listen({ port: 0, host: '127.0.0.1' })
+  const port = (app.server.address() as { port: number }).port
+  const stopped = exchange(port, 'POST', '/files/', { 'Upload-Draft-Interop-Version': '7', 'Upload-Complete': '?1', 'Content-Length': '100' })
+  await stopped.waitFor(1)
+  stopped.write('0123456789')
+  const list = await stopped.done
+  const answer = final(list)
+  t.equal(answer.status, 400)
+  t.equal(JSON.parse(answer.body).code, 'ERR_UPLOAD_STOPPED')
+  t.equal(answer.headers.location, undefined)
+  t.equal(answer.headers['upload-complete'], '?0')
+
+  // an empty creation without any body framing completes a zero-length upload
+  const bare = final(await exchange(port, 'POST', '/files/', { 'Upload-Draft-Interop-Version': '7', 'Upload-Complete': '?1' }).done)
+  t.equal(bare.status, 201)
+  t.equal(bare.headers['upload-complete'], '?1')
+  t.equal(bare.headers['upload-offset'], '0')
+})
