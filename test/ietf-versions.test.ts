@@ -234,3 +234,35 @@ t.test('a hook that stops a draft creation: a coded problem, no Location', async
   t.equal(bare.headers['upload-complete'], '?1')
   t.equal(bare.headers['upload-offset'], '0')
 })
+
+t.test('resume after a dropped creation (the Apple flow), versions 3, 6 and 8', async (t) => {
+  const { app } = await buildApp(t, { fileStore: true })
+  await app.listen({ port: 0, host: '127.0.0.1' })
+  const port = (app.server.address() as { port: number }).port
+  const data = Buffer.alloc(1000, 'abcdefghij')
+  for (const version of [3, 6, 8]) {
+    const IV = { 'Upload-Draft-Interop-Version': String(version) }
+    const [stateName, incompleteValue] = stateOf(version, false)
+    const creation = exchange(port, 'PUT', '/files/', { ...IV, ...completion(version, true), 'Content-Length': '1000', 'Content-Type': 'text/plain' })
+    const [interim] = await creation.waitFor(1)
+    const path = pathOf(interim?.headers.location)
+    creation.write(data.subarray(0, 400))
+    await new Promise((resolve) => setTimeout(resolve, 50))
+    creation.socket.destroy()
+    let head: Parsed | undefined
+    for (let i = 0; i < 50; i++) {
+      head = final(await exchange(port, 'HEAD', path, { ...IV, 'Content-Type': 'text/plain' }, { head: true }).done)
+      if (head.headers['upload-offset'] === '400') break
+      await new Promise((resolve) => setTimeout(resolve, 20))
+    }
+    t.equal(head?.status, version <= 4 ? 204 : 200)
+    t.equal(head?.headers[stateName], incompleteValue, `${version}: resumable`)
+    t.equal(head?.headers['upload-offset'], '400', `${version}: every byte that arrived was kept`)
+    const rest = final(await exchange(port, 'PATCH', path, { ...IV, ...(version >= 6 ? PU : {}), ...completion(version, true), 'Upload-Offset': '400', 'Content-Length': '600' }, { body: data.subarray(400) }).done)
+    t.equal(rest.status, 204)
+    t.equal(rest.headers[stateName], stateOf(version, true)[1])
+    const download = await fetch(`http://127.0.0.1:${port}${path}`)
+    t.same(Buffer.from(await download.arrayBuffer()), data, `${version}: bytes identical`)
+    t.equal(download.headers.get('content-type'), 'text/plain', 'the creation media type is kept')
+  }
+})
