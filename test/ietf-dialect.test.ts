@@ -127,6 +127,22 @@ t.test('lengths: declared, inconsistent, deferred and fixed on completion, empty
   t.equal(chunkedShort.statusCode, 400, 'a chunked completing append that falls short')
   t.equal(chunkedShort.headers['upload-offset'], '3', 'its bytes are kept')
 
+  // overruns: more bytes than the known length is an inconsistent length (400), not tus's 413
+  const overCreate = await app.inject({ method: 'POST', url: '/files/', headers: { ...V8, 'upload-complete': '?0', 'upload-length': '2' }, payload: 'abc' })
+  t.equal(overCreate.statusCode, 400)
+  t.equal(overCreate.json().type, `${PROBLEMS}inconsistent-upload-length`)
+  const sized = await app.inject({ method: 'POST', url: '/files/', headers: { ...V8, 'upload-complete': '?0', 'upload-length': '5' } })
+  const sizedPath = pathOf(sized.headers.location)
+  const overAppend = await app.inject({ method: 'PATCH', url: sizedPath, headers: { ...V8, ...PU, 'upload-complete': '?0', 'upload-offset': '0' }, payload: 'abcdefg' })
+  t.equal(overAppend.statusCode, 400)
+  t.equal(overAppend.json().code, 'ERR_INCONSISTENT_UPLOAD_LENGTH')
+  t.equal(overAppend.headers['upload-offset'], '0', 'refused before reading')
+  const overChunked = await app.inject({
+    method: 'PATCH', url: sizedPath, headers: { ...V8, ...PU, 'upload-complete': '?0', 'upload-offset': '0' }, payload: Readable.from([Buffer.from('abcd'), Buffer.from('efg')])
+  })
+  t.equal(overChunked.statusCode, 400, 'a chunked body that goes past the length')
+  t.equal(overChunked.json().code, 'ERR_INCONSISTENT_UPLOAD_LENGTH')
+
   // a deferred upload gets its length on a PATCH, within the limit
   const later = await app.inject({ method: 'POST', url: '/files/', headers: { ...V8, 'upload-complete': '?0' } })
   const laterPath = pathOf(later.headers.location)

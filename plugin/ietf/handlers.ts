@@ -17,7 +17,7 @@ import { handleOptions } from '../handlers/options.js'
 import { createUpload, underCreationLock } from '../handlers/post.js'
 import { header, mediaType, parseMetadata } from '../headers.js'
 import { receive, type Received } from '../receive.js'
-import type { Tus } from '../tus.js'
+import type { Tus, UploadSession } from '../tus.js'
 import {
   completionHeader, integerField, PARTIAL_UPLOAD, present, requestCompletes, RESUMPTION_STATUS, uploadLimit
 } from './headers.js'
@@ -101,6 +101,7 @@ export const draftCreate: DraftHandler = async (tus, request, reply, rules) => {
     if (size !== undefined && size !== declared) throw new errors.InconsistentLength(`Upload-Length ${size} but the request completes the upload with ${declared} bytes`)
     size = declared
   }
+  if (size !== undefined && declared !== undefined && declared > size) throw new errors.InconsistentLength(`Upload-Length ${size} but the request carries ${declared} bytes`)
   if (size === undefined && !canDeferLength(tus.store)) throw new errors.DeferLengthUnsupported()
   if (size !== undefined && size > tus.sizeLimit({})) {
     if (rules.uploadLimit) reply.header('Upload-Limit', limitFor(tus, rules))
@@ -119,8 +120,7 @@ export const draftCreate: DraftHandler = async (tus, request, reply, rules) => {
   if (withBody) {
     const progress = progressReporter(request, reply, rules)
     const received = await underCreationLock(tus, request, created, async (session) => {
-      const got = await receive(tus, request, session, info, progress)
-      return await settleLength(tus, info, got, completes)
+      return await settleLength(tus, info, await receiveDraft(tus, request, session, info, progress), completes)
     })
     info = { ...info, offset: received.offset, size: received.size }
     if (received.reason === 'stopped') {
@@ -144,6 +144,21 @@ async function declareLength (tus: Tus, id: string, size: number): Promise<void>
   const store = tus.store
   if (!canDeferLength(store)) throw new errors.DeferLengthUnsupported()
   await store.declareLength(id, size)
+}
+
+/**
+ * `receive`, where a body that goes past a known length is an inconsistent length (400), as the
+ * draft has it, rather than tus's 413; the bytes up to the length are kept, as in tus.
+ */
+async function receiveDraft (tus: Tus, request: FastifyRequest, session: UploadSession, info: UploadInfo, progress?: (offset: number) => void): Promise<Received> {
+  const overrun = (): Error => new errors.InconsistentLength(`the body goes past the upload length of ${String(info.size)}`)
+  try {
+    const got = await receive(tus, request, session, info, progress)
+    return got.reason === 'too-large' && info.size !== undefined ? { ...got, error: overrun() } : got
+  } catch (err) {
+    if (err instanceof errors.UploadSizeExceeded && info.size !== undefined) throw overrun()
+    throw err
+  }
 }
 
 interface Settled extends Received {
@@ -181,9 +196,10 @@ export const draftAppend: DraftHandler = async (tus, request, reply, rules) => {
 
   const result = await tus.withLock(request, id, async (session) => {
     let info = await tus.store.get(id)
+    // errors from here on tell the client where the upload stands (a lower bound if bytes follow)
+    reply.header('Upload-Offset', String(info.offset))
     if (info.concat?.kind === 'final') throw new errors.ModifyFinal()
     if (isComplete(info)) {
-      reply.header('Upload-Offset', String(info.offset))
       if (rules.completedAppend === 'completed-upload') throw new errors.UploadCompleted()
       if (hasBody(request)) throw new errors.InconsistentLength('the upload is already complete')
       throw new errors.UploadCompletedGone()
@@ -204,7 +220,7 @@ export const draftAppend: DraftHandler = async (tus, request, reply, rules) => {
     }
     // an empty request that completes an upload whose length was just reached
     if (isComplete(info)) return { info, completed: true, error: undefined }
-    const got = await settleLength(tus, info, await receive(tus, request, session, info, progressReporter(request, reply, rules)), completes)
+    const got = await settleLength(tus, info, await receiveDraft(tus, request, session, info, progressReporter(request, reply, rules)), completes)
     const after = { ...info, offset: got.offset, size: got.size }
     return { info: after, completed: got.reason !== 'stopped' && isComplete(after), error: got.error }
   })
