@@ -219,3 +219,43 @@ t.test('coexistence: tus v1 HEAD on a draft upload, draft HEAD on a tus upload, 
   t.equal(asDraft.headers['upload-length'], '11')
   t.equal(asDraft.headers['upload-limit'], 'min-size=0')
 })
+
+t.test('random draft requests: never a 5xx, errors are coded problems', async (t) => {
+  const fc = (await import('fast-check')).default
+  const { app } = await buildApp(t, { maxSize: 50 })
+  const known = await app.inject({ method: 'POST', url: '/files/', headers: { ...V8, 'upload-complete': '?0' }, payload: 'abc' })
+  const knownPath = pathOf(known.headers.location)
+  const sfBoolean = fc.constantFrom('?0', '?1', '?1;a=1', 'true', '1', '', '?2', '"x"', undefined)
+  const sfInteger = fc.option(fc.oneof(fc.nat({ max: 60 }).map(String), fc.constantFrom('-1', '1.5', '9999999999999999', 'x', '')), { nil: undefined })
+  await fc.assert(fc.asyncProperty(
+    fc.record({
+      method: fc.constantFrom('POST', 'PUT', 'PATCH', 'HEAD', 'DELETE', 'OPTIONS', 'GET'),
+      url: fc.constantFrom('/files/', knownPath, '/files/nope', '/files/..%2Fx'),
+      version: fc.integer({ min: 3, max: 8 }).map(String),
+      complete: sfBoolean,
+      incomplete: sfBoolean,
+      offset: sfInteger,
+      length: sfInteger,
+      type: fc.constantFrom('application/partial-upload', 'text/plain', undefined),
+      body: fc.option(fc.string({ maxLength: 60 }), { nil: undefined })
+    }),
+    async ({ method, url, version, complete, incomplete, offset, length, type, body }) => {
+      const headers: Record<string, string> = { 'upload-draft-interop-version': version }
+      if (complete !== undefined) headers['upload-complete'] = complete
+      if (incomplete !== undefined) headers['upload-incomplete'] = incomplete
+      if (offset !== undefined) headers['upload-offset'] = offset
+      if (length !== undefined) headers['upload-length'] = length
+      if (type !== undefined) headers['content-type'] = type
+      // PUT on an upload is no route of ours (Fastify's own 404)
+      if (method === 'PUT' && url !== '/files/') return true
+      const response = await app.inject({ method: method as 'POST', url, headers, ...(body === undefined || method === 'GET' || method === 'HEAD' ? {} : { payload: body }) })
+      if (response.statusCode >= 500) return false
+      if (response.statusCode >= 400 && method !== 'HEAD') {
+        if (response.headers['content-type'] !== 'application/problem+json') return false
+        if (!/^ERR_[A-Z_]+$/.test(String(response.json().code))) return false
+      }
+      return response.headers['upload-draft-interop-version'] === version
+    }
+  ), { numRuns: 300, seed: 20261124 })
+  t.pass('300 random draft requests')
+})
