@@ -34,7 +34,10 @@ export async function routes (instance: FastifyInstance, { tus }: RoutesOptions)
   instance.addContentTypeParser('*', (_request, payload, done) => { done(null, payload) })
 
   const cors = tus.options.cors
+  // tus v1 requests answered as if the route did not exist: no headers of ours, as before
+  const notRouted = new WeakSet<FastifyRequest>()
   instance.addHook('onSend', async (request, reply, payload) => {
+    if (notRouted.has(request)) return payload
     if (cors !== undefined) await applyCors(cors, request, reply)
     const rules = draftRules(request)
     if (rules === undefined) {
@@ -69,15 +72,18 @@ export async function routes (instance: FastifyInstance, { tus }: RoutesOptions)
     const method = override ?? request.method
     const rules = detectDraft(request, enabled)
     if (rules === undefined) {
-      // PUT and PATCH on the collection exist for the draft only: tus v1 sees no such route
-      if (table[request.method] === undefined && override === undefined && (request.method === 'PUT' || request.method === 'PATCH')) {
+      // PUT and PATCH on the collection exist for the draft only; tus v1 sees what it saw
+      // before: no PUT route, and a PATCH on the upload route with an empty id
+      if (table === collection && request.method === 'PUT') {
+        notRouted.add(request)
         reply.callNotFound()
         return reply
       }
-      const handler = table[method]
+      const tusTable = table === collection && request.method === 'PATCH' ? upload : table
+      const handler = tusTable[method]
       try {
         if (handler === undefined) {
-          reply.header('Allow', Object.keys(table).join(', '))
+          reply.header('Allow', Object.keys(tusTable).join(', '))
           throw new errors.InvalidMethodOverride()
         }
         await handler(tus, request, reply)
@@ -99,7 +105,7 @@ export async function routes (instance: FastifyInstance, { tus }: RoutesOptions)
     return reply
   }
 
-  instance.route({ method: ['OPTIONS', 'POST', 'PUT', 'PATCH'], url: '/', handler: dispatch(collection, draftCollection) })
+  instance.route({ method: enabled ? ['OPTIONS', 'POST', 'PUT', 'PATCH'] : ['OPTIONS', 'POST'], url: '/', handler: dispatch(collection, draftCollection) })
   instance.route({
     method: ['OPTIONS', 'HEAD', 'PATCH', 'POST', 'DELETE', 'GET'],
     url: '/:id',

@@ -34,7 +34,9 @@ t.test('switching: the option, unknown versions, and tus v1 untouched', async (t
   }
   for (const method of ['PUT', 'PATCH'] as const) {
     const response = await app.inject({ method, url: '/files/', headers: { ...TUS, 'content-type': 'application/offset+octet-stream', 'upload-offset': '0' } })
-    t.equal(response.statusCode, 404, `tus v1 ${method} on the collection is still not a route`)
+    t.equal(response.statusCode, 404, `tus v1 ${method} on the collection answers as before`)
+    if (method === 'PATCH') t.equal(response.json().code, 'ERR_UPLOAD_NOT_FOUND', 'PATCH: the upload route with an empty id, as before')
+    else t.equal(response.headers['tus-resumable'], undefined, 'PUT: no route, as before')
   }
   const override = await app.inject({ method: 'POST', url: '/files/', headers: { ...V8, 'x-http-method-override': 'DELETE' } })
   t.equal(override.statusCode, 405)
