@@ -261,8 +261,45 @@ t.test('resume after a dropped creation (the Apple flow), versions 3, 6 and 8', 
     const rest = final(await exchange(port, 'PATCH', path, { ...IV, ...(version >= 6 ? PU : {}), ...completion(version, true), 'Upload-Offset': '400', 'Content-Length': '600' }, { body: data.subarray(400) }).done)
     t.equal(rest.status, 204)
     t.equal(rest.headers[stateName], stateOf(version, true)[1])
-    const download = await fetch(`http://127.0.0.1:${port}${path}`)
-    t.same(Buffer.from(await download.arrayBuffer()), data, `${version}: bytes identical`)
-    t.equal(download.headers.get('content-type'), 'text/plain', 'the creation media type is kept')
+    // a raw exchange, not fetch: a kept-alive connection still busy at teardown would hold app.close()
+    const download = final(await exchange(port, 'GET', path, { Connection: 'close' }).done)
+    t.equal(download.body, data.toString('latin1'), `${version}: bytes identical`)
+    t.equal(download.headers['content-type'], 'text/plain', 'the creation media type is kept')
   }
+})
+
+t.test('a HEAD or DELETE takes over an append in flight (interop 8)', async (t) => {
+  const { app } = await buildApp(t, { fileStore: true })
+  await app.listen({ port: 0, host: '127.0.0.1' })
+  const port = (app.server.address() as { port: number }).port
+  const IV = { 'Upload-Draft-Interop-Version': '8' }
+  const created = final(await exchange(port, 'POST', '/files/', { ...IV, 'Upload-Complete': '?0', 'Content-Length': '0' }).done)
+  const path = pathOf(created.headers.location)
+
+  const stalled = exchange(port, 'PATCH', path, { ...IV, ...PU, 'Upload-Complete': '?1', 'Upload-Offset': '0', 'Content-Length': '100' })
+  stalled.write('0123456789')
+  await new Promise((resolve) => setTimeout(resolve, 100))
+  const started = Date.now()
+  const head = final(await exchange(port, 'HEAD', path, IV, { head: true }).done)
+  t.ok(Date.now() - started < 2000, 'the HEAD answered at once')
+  t.equal(head.status, 200)
+  t.equal(head.headers['upload-offset'], '10', 'the bytes of the stalled append count')
+  t.equal(head.headers['upload-complete'], '?0')
+  const interrupted = final(await stalled.done)
+  t.equal(interrupted.status, 400, 'the stalled append was ended')
+  t.equal(JSON.parse(interrupted.body).code, 'ERR_UPLOAD_INTERRUPTED')
+  t.equal(interrupted.headers['upload-complete'], '?0')
+  t.equal(interrupted.headers['upload-offset'], '10')
+
+  const resumed = final(await exchange(port, 'PATCH', path, { ...IV, ...PU, 'Upload-Complete': '?0', 'Upload-Offset': '10', 'Content-Length': '5' }, { body: 'abcde' }).done)
+  t.equal(resumed.status, 204, 'an append at the returned offset is accepted')
+
+  const another = exchange(port, 'PATCH', path, { ...IV, ...PU, 'Upload-Complete': '?0', 'Upload-Offset': '15', 'Content-Length': '100' })
+  another.write('xyz')
+  await new Promise((resolve) => setTimeout(resolve, 100))
+  const deleted = final(await exchange(port, 'DELETE', path, IV).done)
+  t.equal(deleted.status, 204, 'DELETE during an append')
+  await another.done
+  const gone = final(await exchange(port, 'HEAD', path, IV, { head: true }).done)
+  t.equal(gone.status, 404)
 })
