@@ -19,6 +19,8 @@ export interface CliConfig {
   disableTermination: boolean
   disableDownload: boolean
   disableConcatenation: boolean
+  /** Do not speak the IETF Resumable Uploads draft (`--disable-ietf-draft`). */
+  disableIetfDraft: boolean
   expiration: number
   expirationInterval: number
   disableCors: boolean
@@ -107,6 +109,7 @@ export const FLAG_OPTIONS = {
   'disable-termination': { type: 'boolean', default: false },
   'disable-download': { type: 'boolean', default: false },
   'disable-concatenation': { type: 'boolean', default: false },
+  'disable-ietf-draft': { type: 'boolean', default: false },
   expiration: { type: 'string', default: '0' },
   'expiration-interval': { type: 'string', default: '1m' },
   'disable-cors': { type: 'boolean', default: false },
@@ -180,6 +183,7 @@ A tus resumable upload server (tus 1.0.0) on Fastify.
   --disable-termination       do not offer DELETE
   --disable-download          do not offer GET downloads
   --disable-concatenation     do not offer concatenation (parallel uploads)
+  --disable-ietf-draft        do not speak the IETF Resumable Uploads draft (interop versions 3-8)
   --expiration DURATION       unfinished uploads expire after this long without activity; 0 = never (default 0)
   --expiration-interval DURATION
                               how often expired uploads are deleted (default 1m)
@@ -310,6 +314,7 @@ export function parseFlags (argv: string[]): CliConfig | 'help' | 'version' {
     disableTermination: values['disable-termination'],
     disableDownload: values['disable-download'],
     disableConcatenation: values['disable-concatenation'],
+    disableIetfDraft: values['disable-ietf-draft'],
     expiration: parseDuration('--expiration', values.expiration, 0),
     expirationInterval: parseDuration('--expiration-interval', values['expiration-interval'], 1),
     disableCors: values['disable-cors'],

@@ -64,6 +64,7 @@ export async function buildServer (config: CliConfig): Promise<FastifyInstance> 
     disableTermination: config.disableTermination,
     disableDownload: config.disableDownload,
     disableConcatenation: config.disableConcatenation,
+    ietfDraft: !config.disableIetfDraft,
     expiration: config.expiration,
     expirationInterval: config.expiration > 0 ? config.expirationInterval : 0,
     cors: config.disableCors

@@ -4,15 +4,18 @@
 import type { FastifyRequest } from 'fastify'
 import * as errors from './errors.js'
 import { header, mediaType, OFFSET_OCTET_STREAM, parseInteger, TUS_VERSION } from './headers.js'
+import { draftRules } from './ietf/versions.js'
 import { UPLOAD_ID } from './tus.js'
 
-/** `Tus-Resumable` must name a version we speak (412 otherwise). */
+/** `Tus-Resumable` must name a version we speak (412 otherwise); IETF draft requests have their own. */
 export function requireVersion (request: FastifyRequest): void {
+  if (draftRules(request) !== undefined) return
   if (header(request.headers, 'tus-resumable') !== TUS_VERSION) throw new errors.UnsupportedVersion()
 }
 
 /** Like `requireVersion`, but a missing header is fine (HEAD and GET, as browsers send them). */
 export function checkVersionIfPresent (request: FastifyRequest): void {
+  if (draftRules(request) !== undefined) return
   const version = header(request.headers, 'tus-resumable')
   if (version !== undefined && version !== TUS_VERSION) throw new errors.UnsupportedVersion()
 }

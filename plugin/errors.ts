@@ -22,6 +22,14 @@ export const UnsupportedChecksumAlgorithm = createError('ERR_UNSUPPORTED_CHECKSU
 export const ChecksumMismatch = createError('ERR_CHECKSUM_MISMATCH', 'The chunk does not match Upload-Checksum; it was discarded', 460)
 export const InvalidConcat = createError('ERR_INVALID_CONCAT', 'Upload-Concat %s', 400)
 
+/* The IETF draft dialect (plugin/ietf/) */
+export const InvalidUploadComplete = createError('ERR_INVALID_UPLOAD_COMPLETE', '%s must be ?0 or ?1', 400)
+export const InvalidPartialContentType = createError('ERR_INVALID_CONTENT_TYPE', 'Content-Type must be application/partial-upload', 415)
+export const UnexpectedUploadHeader = createError('ERR_INVALID_REQUEST_HEADER', '%s is not allowed on %s', 400)
+export const InconsistentLength = createError('ERR_INCONSISTENT_UPLOAD_LENGTH', 'The upload length indicators disagree: %s', 400)
+export const UploadCompleted = createError('ERR_UPLOAD_COMPLETED', 'The upload is already complete', 400)
+export const UploadCompletedGone = createError('ERR_UPLOAD_COMPLETED', 'The upload is already complete', 410)
+
 /* Upload state */
 export const UploadNotFound = createError('ERR_UPLOAD_NOT_FOUND', 'Upload not found', 404)
 export const MismatchedOffset = createError('ERR_MISMATCHED_OFFSET', 'Upload-Offset %s does not match the upload offset %s', 409)

@@ -38,6 +38,11 @@ export const DataOptionsSchema = Type.Object({
   progressInterval: Type.Integer({ minimum: 1, default: 1000 }),
   /** Unfinished uploads expire this many ms after their last write (`expiration`); 0 = never. Default 0. */
   expiration: Type.Integer({ minimum: 0, default: 0 }),
+  /**
+   * Also speak the IETF "Resumable Uploads for HTTP" draft (interop versions 3 to 8) on the same
+   * routes, for requests that carry `Upload-Draft-Interop-Version` (see docs/ietf-draft.md). Default true.
+   */
+  ietfDraft: Type.Boolean({ default: true }),
   /** Milliseconds between sweeps that delete expired uploads (from `onReady` to `onClose`); 0 = no sweep. Default 0. */
   expirationInterval: Type.Integer({ minimum: 0, default: 0 })
 })

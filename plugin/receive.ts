@@ -23,7 +23,11 @@ export interface Received {
   error: Error | undefined
 }
 
-export async function receive (tus: Tus, request: FastifyRequest, session: UploadSession, info: UploadInfo): Promise<Received> {
+/**
+ * `onProgress` (the IETF dialect's 104s) sees the offset the store has taken in, on the same
+ * schedule as the progress hooks.
+ */
+export async function receive (tus: Tus, request: FastifyRequest, session: UploadSession, info: UploadInfo, onProgress?: (offset: number) => void): Promise<Received> {
   if (tus.closing) throw new errors.ServerShutdown()
   const limit = byteLimit(tus, info)
   const declared = contentLength(request)
@@ -33,7 +37,8 @@ export async function receive (tus: Tus, request: FastifyRequest, session: Uploa
   const started = performance.now()
   const body = new UploadBody(bodyStream(request), { limit, idleTimeout: tus.options.networkTimeout, onData: verifier?.onData })
   session.attach(body)
-  const stopProgress = tus.wantsProgress ? reportProgress(tus, request, info, body) : undefined
+  const notify = tus.wantsProgress
+  const stopProgress = notify || onProgress !== undefined ? reportProgress(tus, request, info, body, notify, onProgress) : undefined
   const metrics = tus.metrics
   metrics?.uploadsActive.inc()
   let bytes: number
@@ -114,11 +119,21 @@ function byteLimit (tus: Tus, info: UploadInfo): number {
   return tus.sizeLimit(info) - info.offset
 }
 
-/** Reports progress every `progressInterval` ms while bytes arrive, and once at the end. */
-function reportProgress (tus: Tus, request: FastifyRequest, info: UploadInfo, body: UploadBody): () => void {
+/**
+ * Reports progress every `progressInterval` ms while bytes arrive, and once at the end; `onProgress`
+ * only while the body still streams (the final response follows at once anyway).
+ */
+function reportProgress (tus: Tus, request: FastifyRequest, info: UploadInfo, body: UploadBody, notify: boolean, onProgress?: (offset: number) => void): () => void {
   let reported = -1
+  let taken = 0
   const report = (): void => {
-    if (body.bytes === reported) return
+    // bytes the store has read (not those still buffered in the pipeline): the store keeps them
+    const read = body.bytes - body.readableLength
+    if (onProgress !== undefined && body.reason === undefined && read > taken) {
+      taken = read
+      onProgress(info.offset + read)
+    }
+    if (!notify || body.bytes === reported) return
     reported = body.bytes
     tus.progress(request, info, { bytes: body.bytes, offset: info.offset + body.bytes })
   }

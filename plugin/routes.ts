@@ -14,10 +14,14 @@ import { handleOptions } from './handlers/options.js'
 import { handlePatch } from './handlers/patch.js'
 import { handlePost } from './handlers/post.js'
 import { header, TUS_VERSION } from './headers.js'
+import { draftAppend, draftCreate, draftDelete, draftHead, draftOptions, type DraftHandler } from './ietf/handlers.js'
+import { sendProblem } from './ietf/problem.js'
+import { detectDraft, draftRules } from './ietf/versions.js'
 import type { Tus } from './tus.js'
 
 type Handler = (tus: Tus, request: FastifyRequest, reply: FastifyReply) => Promise<void>
 type Table = Partial<Record<string, Handler>>
+type DraftTable = Partial<Record<string, DraftHandler>>
 
 export interface RoutesOptions {
   tus: Tus
@@ -30,9 +34,17 @@ export async function routes (instance: FastifyInstance, { tus }: RoutesOptions)
   instance.addContentTypeParser('*', (_request, payload, done) => { done(null, payload) })
 
   const cors = tus.options.cors
+  // tus v1 requests answered as if the route did not exist: no headers of ours, as before
+  const notRouted = new WeakSet<FastifyRequest>()
   instance.addHook('onSend', async (request, reply, payload) => {
+    if (notRouted.has(request)) return payload
     if (cors !== undefined) await applyCors(cors, request, reply)
-    reply.header('Tus-Resumable', TUS_VERSION)
+    const rules = draftRules(request)
+    if (rules === undefined) {
+      reply.header('Tus-Resumable', TUS_VERSION)
+    } else {
+      reply.header('Upload-Draft-Interop-Version', String(rules.version))
+    }
     reply.header('X-Content-Type-Options', 'nosniff')
     if (reply.statusCode === 412) reply.header('Tus-Version', TUS_VERSION)
     // a body we did not read to the end must not be mistaken for the next request
@@ -57,27 +69,57 @@ export async function routes (instance: FastifyInstance, { tus }: RoutesOptions)
   if (tus.canTerminate) upload.DELETE = handleDelete
   if (tus.canServe) upload.GET = handleGet
 
-  const dispatch = (table: Table) => async (request: FastifyRequest, reply: FastifyReply) => {
+  // the IETF draft: creation by POST, PUT or PATCH on the collection (the draft lets any method
+  // that carries content create an upload), appends by PATCH on the upload
+  const draftCollection: DraftTable = { OPTIONS: draftOptions, POST: draftCreate, PUT: draftCreate, PATCH: draftCreate }
+  const draftUpload: DraftTable = { OPTIONS: draftOptions, HEAD: draftHead, PATCH: draftAppend }
+  if (tus.canTerminate) draftUpload.DELETE = draftDelete
+  if (tus.canServe) draftUpload.GET = async (tus, request, reply) => { await handleGet(tus, request, reply) }
+  const enabled = tus.options.ietfDraft
+
+  const dispatch = (table: Table, draftTable: DraftTable) => async (request: FastifyRequest, reply: FastifyReply) => {
     const override = header(request.headers, 'x-http-method-override')?.trim().toUpperCase()
     const method = override ?? request.method
-    const handler = table[method]
+    const rules = detectDraft(request, enabled)
+    if (rules === undefined) {
+      // PUT and PATCH on the collection exist for the draft only; tus v1 sees what it saw
+      // before: no PUT route, and a PATCH on the upload route with an empty id
+      if (table === collection && request.method === 'PUT') {
+        notRouted.add(request)
+        reply.callNotFound()
+        return reply
+      }
+      const tusTable = table === collection && request.method === 'PATCH' ? upload : table
+      const handler = tusTable[method]
+      try {
+        if (handler === undefined) {
+          reply.header('Allow', Object.keys(tusTable).join(', '))
+          throw new errors.InvalidMethodOverride()
+        }
+        await handler(tus, request, reply)
+      } catch (err) {
+        throw tus.toHttpError(err, request.log)
+      }
+      return reply
+    }
+    const handler = draftTable[method]
     try {
       if (handler === undefined) {
-        reply.header('Allow', Object.keys(table).join(', '))
+        reply.header('Allow', Object.keys(draftTable).join(', '))
         throw new errors.InvalidMethodOverride()
       }
-      await handler(tus, request, reply)
+      await handler(tus, request, reply, rules)
     } catch (err) {
-      throw tus.toHttpError(err, request.log)
+      sendProblem(request, reply, rules, tus.toHttpError(err, request.log))
     }
     return reply
   }
 
-  instance.route({ method: ['OPTIONS', 'POST'], url: '/', handler: dispatch(collection) })
+  instance.route({ method: enabled ? ['OPTIONS', 'POST', 'PUT', 'PATCH'] : ['OPTIONS', 'POST'], url: '/', handler: dispatch(collection, draftCollection) })
   instance.route({
     method: ['OPTIONS', 'HEAD', 'PATCH', 'POST', 'DELETE', 'GET'],
     url: '/:id',
     exposeHeadRoute: false,
-    handler: dispatch(upload)
+    handler: dispatch(upload, draftUpload)
   })
 }

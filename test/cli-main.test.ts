@@ -74,12 +74,14 @@ t.test('protocol flags reach the plugin', async (t) => {
   const dir = await tempDir(t)
   const io = fakeIo()
   const app = await main(['--host', '127.0.0.1', '--port', '0', '--upload-dir', dir, '--log-level', 'silent',
-    '--expiration', '1h', '--disable-concatenation', '--cors-allow-origin', 'https://a\\.example', '--cors-allow-credentials'], io)
+    '--expiration', '1h', '--disable-concatenation', '--cors-allow-origin', 'https://a\\.example', '--cors-allow-credentials', '--disable-ietf-draft'], io)
   t.teardown(async () => await app?.close())
   const url = /listening on (\S+)/.exec(io.out)?.[1] as string
   const options = await fetch(url, { method: 'OPTIONS', headers: { Origin: 'https://a.example', 'Access-Control-Request-Method': 'PATCH' } })
   t.equal(options.headers.get('tus-extension'), 'creation,creation-with-upload,termination,creation-defer-length,checksum,checksum-trailer,expiration')
   t.equal(options.headers.get('access-control-allow-credentials'), 'true')
+  const draft = await fetch(url, { method: 'POST', headers: { 'Upload-Draft-Interop-Version': '8', 'Upload-Complete': '?1' }, body: 'x' })
+  t.equal(draft.status, 412, '--disable-ietf-draft: a draft request is a tus request without Tus-Resumable')
   const other = await fetch(url, { method: 'OPTIONS', headers: { Origin: 'https://b.example' } })
   t.equal(other.headers.get('access-control-allow-origin'), null)
   const plain = await main(['--host', '127.0.0.1', '--port', '0', '--upload-dir', dir, '--log-level', 'silent', '--disable-cors'], io)
@@ -87,4 +89,7 @@ t.test('protocol flags reach the plugin', async (t) => {
   const url2 = /listening on (\S+)/g.exec(io.out.split('\n').filter((line) => line.includes('listening')).pop() ?? '')?.[1] as string
   const noCors = await fetch(url2, { method: 'OPTIONS', headers: { Origin: 'https://a.example' } })
   t.equal(noCors.headers.get('access-control-allow-origin'), null)
+  const onByDefault = await fetch(url2, { method: 'POST', headers: { 'Upload-Draft-Interop-Version': '8', 'Upload-Complete': '?1' }, body: 'x' })
+  t.equal(onByDefault.status, 201, 'the IETF draft is on by default')
+  t.equal(onByDefault.headers.get('upload-complete'), '?1')
 })

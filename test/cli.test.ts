@@ -41,10 +41,17 @@ t.test('flags', async (t) => {
     relativeLocation: true
   })
   t.match(parseFlags(['--expiration', '1h', '--expiration-interval', '30s', '--disable-cors', '--cors-allow-origin', 'https://a\\.example',
-    '--cors-allow-credentials', '--disable-concatenation']), {
-    expiration: 3_600_000, expirationInterval: 30_000, disableCors: true, corsAllowOrigin: /https:\/\/a\.example/, corsAllowCredentials: true, disableConcatenation: true
+    '--cors-allow-credentials', '--disable-concatenation', '--disable-ietf-draft']), {
+    disableIetfDraft: true,
+    expiration: 3_600_000,
+    expirationInterval: 30_000,
+    disableCors: true,
+    corsAllowOrigin: /https:\/\/a\.example/,
+    corsAllowCredentials: true,
+    disableConcatenation: true
   })
   t.equal((parseFlags([]) as CliConfig).expiration, 0)
+  t.equal((parseFlags([]) as CliConfig).disableIetfDraft, false, 'the IETF draft is on by default')
   t.throws(() => parseFlags(['--cors-allow-origin', '(']), FlagError)
   t.equal(parseFlags(['--help']), 'help')
   t.equal(parseFlags(['-v']), 'version')

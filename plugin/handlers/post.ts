@@ -6,13 +6,13 @@
  */
 import { randomUUID } from 'node:crypto'
 import type { FastifyReply, FastifyRequest } from 'fastify'
-import { canConcat, canDeferLength, isComplete, type Concat, type NewUpload } from '../../stores/store.js'
+import { canConcat, canDeferLength, isComplete, type Concat, type Metadata, type NewUpload, type UploadInfo } from '../../stores/store.js'
 import { contentLength, hasTusBody, requireVersion } from '../checks.js'
 import * as errors from '../errors.js'
 import { parseConcat, withParts } from '../concat.js'
 import { header, parseInteger, parseMetadata } from '../headers.js'
 import { runPreCreate, type UploadDraft } from '../hooks.js'
-import { receive, type Received } from '../receive.js'
+import { receive } from '../receive.js'
 import { UPLOAD_ID, type Tus, type UploadSession } from '../tus.js'
 
 export async function handlePost (tus: Tus, request: FastifyRequest, reply: FastifyReply): Promise<void> {
@@ -39,6 +39,44 @@ interface Creation {
 
 async function create (tus: Tus, request: FastifyRequest, reply: FastifyReply, { concat, size, withBody }: Creation): Promise<void> {
   const metadata = parseMetadata(header(request.headers, 'upload-metadata'))
+  const created = await createUpload(tus, request, { concat, size, withBody, metadata })
+  let info = created.info
+  reply.header('Location', tus.location(request, info.id))
+  tus.setExpires(reply, info, new Date())
+
+  if (withBody) {
+    const received = await underCreationLock(tus, request, created, async (session) => await receive(tus, request, session, info))
+    info = { ...info, offset: received.offset }
+    reply.header('Upload-Offset', String(received.offset))
+    tus.setExpires(reply, info, new Date())
+    // the upload exists whatever happened to the body: the client learns its URL and offset,
+    // except when it sent more than it declared or a hook stopped (and removed) it
+    if (received.reason === 'stopped') {
+      reply.removeHeader('Location')
+      reply.removeHeader('Upload-Offset')
+      throw received.error
+    }
+    if (received.reason === 'too-large') throw received.error
+  }
+  const body = isComplete(info) ? await tus.finish(request, reply, info) : undefined
+  reply.code(201).send(body)
+}
+
+export interface NewUploadRequest extends Creation {
+  metadata: Metadata
+}
+
+export interface CreatedUpload {
+  info: UploadInfo
+  /** The id this plugin generated (a hook or `generateId` may have replaced it). */
+  generated: string
+}
+
+/**
+ * The creation steps both dialects share: preCreate, the size checks, the store, the
+ * `upload-created` event and postCreate. The body is not read here.
+ */
+export async function createUpload (tus: Tus, request: FastifyRequest, { concat, size, withBody, metadata }: NewUploadRequest): Promise<CreatedUpload> {
   if (withBody && tus.closing) throw new errors.ServerShutdown()
 
   const generated = await newId(tus, request)
@@ -65,28 +103,14 @@ async function create (tus: Tus, request: FastifyRequest, reply: FastifyReply, {
   }
   tus.emit('upload-created', { request, upload: info })
   await tus.notify(request, 'postCreate', info)
-  reply.header('Location', tus.location(request, info.id))
-  tus.setExpires(reply, info, new Date())
+  return { info, generated }
+}
 
-  if (withBody) {
-    const write = async (session: UploadSession): Promise<Received> => await receive(tus, request, session, info)
-    // a random id nobody has seen yet needs no lock; an id from generateId or preCreate might be known
-    const guessable = tus.options.generateId !== undefined || info.id !== generated
-    const received = guessable ? await tus.withLock(request, info.id, write) : await tus.withSession(request, write)
-    info = { ...info, offset: received.offset }
-    reply.header('Upload-Offset', String(received.offset))
-    tus.setExpires(reply, info, new Date())
-    // the upload exists whatever happened to the body: the client learns its URL and offset,
-    // except when it sent more than it declared or a hook stopped (and removed) it
-    if (received.reason === 'stopped') {
-      reply.removeHeader('Location')
-      reply.removeHeader('Upload-Offset')
-      throw received.error
-    }
-    if (received.reason === 'too-large') throw received.error
-  }
-  const body = isComplete(info) ? await tus.finish(request, reply, info) : undefined
-  reply.code(201).send(body)
+/** Runs the first body of a new upload: under its lock unless nobody else can know its id yet. */
+export async function underCreationLock<T> (tus: Tus, request: FastifyRequest, { info, generated }: CreatedUpload, work: (session: UploadSession) => Promise<T>): Promise<T> {
+  // a random id nobody has seen yet needs no lock; an id from generateId or preCreate might be known
+  const guessable = tus.options.generateId !== undefined || info.id !== generated
+  return guessable ? await tus.withLock(request, info.id, work) : await tus.withSession(request, work)
 }
 
 /** The declared length, or `undefined` for a deferred one; every malformed combination is a 400. */

@@ -1,0 +1,273 @@
+/**
+ * The draft dialect's handlers. They map the draft's headers onto the same runtime the tus v1
+ * handlers use (hooks, locks, the body pipeline, `finish`), and the outcome back onto the
+ * version's headers and statuses; no upload logic of their own.
+ *
+ * Completion: an upload is complete when its length is known and reached. A request that says it
+ * completes the upload (`Upload-Complete: ?1`, or interop 3 without `Upload-Incomplete: ?1`) fixes
+ * the length: from `Content-Length` before the body, or, for a chunked body, from the offset
+ * once the body has arrived whole.
+ */
+import type { FastifyReply, FastifyRequest } from 'fastify'
+import { canDeferLength, isComplete, type Metadata, type UploadInfo } from '../../stores/store.js'
+import { contentLength, hasBody, uploadId } from '../checks.js'
+import * as errors from '../errors.js'
+import { handleDelete } from '../handlers/delete.js'
+import { handleOptions } from '../handlers/options.js'
+import { createUpload, underCreationLock } from '../handlers/post.js'
+import { header, mediaType, parseMetadata } from '../headers.js'
+import { receive, type Received } from '../receive.js'
+import type { Tus, UploadSession } from '../tus.js'
+import {
+  completionHeader, integerField, PARTIAL_UPLOAD, present, requestCompletes, RESUMPTION_STATUS, uploadLimit
+} from './headers.js'
+import { sendInformational } from './informational.js'
+import { mismatchedOffset } from './problem.js'
+import type { VersionRules } from './versions.js'
+
+export type DraftHandler = (tus: Tus, request: FastifyRequest, reply: FastifyReply, rules: VersionRules) => Promise<void>
+
+const RESUMPTION_REASON = 'Upload Resumption Supported'
+
+/** `Upload-Limit` for an upload (or the collection): size limit and, while unfinished, its remaining lifetime. */
+function limitFor (tus: Tus, rules: VersionRules, info?: UploadInfo): string {
+  const maxSize = tus.sizeLimit(info ?? {})
+  const at = info === undefined ? undefined : tus.expiresAt(info)
+  return uploadLimit(rules, {
+    maxSize: Number.isFinite(maxSize) ? maxSize : undefined,
+    lifetime: at === undefined ? undefined : (at.getTime() - Date.now()) / 1000
+  })
+}
+
+/** The upload's state as the version spells it: offset, completion and (6+) the limits. */
+function stateHeaders (tus: Tus, reply: FastifyReply, rules: VersionRules, info: UploadInfo): void {
+  reply.header('Upload-Offset', String(info.offset))
+  reply.header(...completionHeader(rules, isComplete(info)))
+  if (rules.uploadLimit) reply.header('Upload-Limit', limitFor(tus, rules, info))
+}
+
+/** Progress 104s (5+) with the offset the store has taken in; never with a `Location`. */
+function progressReporter (request: FastifyRequest, reply: FastifyReply, rules: VersionRules): ((offset: number) => void) | undefined {
+  // a chunk verified by Upload-Checksum may still be discarded: no early acknowledgement then
+  if (!rules.progressInformational || header(request.headers, 'upload-checksum') !== undefined) return undefined
+  let last = -1
+  return (offset) => {
+    if (offset <= last) return
+    last = offset
+    sendInformational(request, reply, RESUMPTION_STATUS, RESUMPTION_REASON, {
+      'Upload-Draft-Interop-Version': String(rules.version),
+      'Upload-Offset': String(offset)
+    })
+  }
+}
+
+function requireCompletion (request: FastifyRequest, rules: VersionRules, required: boolean): boolean {
+  const completes = requestCompletes(request, rules)
+  if (completes !== undefined) return completes
+  const name = rules.completionField === 'upload-incomplete' ? 'Upload-Incomplete' : 'Upload-Complete'
+  if (required || present(request, rules.completionField)) throw new errors.InvalidUploadComplete(name)
+  return true
+}
+
+function lengthField (request: FastifyRequest): number | undefined {
+  const length = integerField(request, 'upload-length')
+  if (length === undefined && present(request, 'upload-length')) throw new errors.InvalidUploadLength('must be a non-negative integer')
+  return length
+}
+
+const FILENAME = /(?:^|;)\s*filename\s*=\s*(?:"((?:[^"\\]|\\.)*)"|([^;\s]+))/i
+
+/** Metadata of a draft creation: `Upload-Metadata` (tus-js-client sends it), the media type and file name. */
+function draftMetadata (request: FastifyRequest): Metadata {
+  const metadata = parseMetadata(header(request.headers, 'upload-metadata'))
+  const type = mediaType(request.headers['content-type'])
+  if (type !== undefined && type !== PARTIAL_UPLOAD && metadata.filetype === undefined) {
+    metadata.filetype = (request.headers['content-type'] as string).trim()
+  }
+  const match = FILENAME.exec(header(request.headers, 'content-disposition') ?? '')
+  const filename = match?.[1]?.replace(/\\(.)/g, '$1') ?? match?.[2]
+  if (filename !== undefined && metadata.filename === undefined) metadata.filename = filename
+  return metadata
+}
+
+/** Creation: POST (or PUT/PATCH) on the collection with the completion field. */
+export const draftCreate: DraftHandler = async (tus, request, reply, rules) => {
+  await tus.hooks.run('authorize', request, undefined, 'create')
+  const completes = requireCompletion(request, rules, true)
+  const declaredLength = lengthField(request)
+  const declared = contentLength(request)
+  let size = declaredLength
+  if (completes && declared !== undefined) {
+    if (size !== undefined && size !== declared) throw new errors.InconsistentLength(`Upload-Length ${size} but the request completes the upload with ${declared} bytes`)
+    size = declared
+  }
+  if (size !== undefined && declared !== undefined && declared > size) throw new errors.InconsistentLength(`Upload-Length ${size} but the request carries ${declared} bytes`)
+  if (size === undefined && !canDeferLength(tus.store)) throw new errors.DeferLengthUnsupported()
+  if (size !== undefined && size > tus.sizeLimit({})) {
+    if (rules.uploadLimit) reply.header('Upload-Limit', limitFor(tus, rules))
+    throw new errors.MaxSizeExceeded(tus.options.maxSize)
+  }
+  const withBody = hasBody(request)
+  const created = await createUpload(tus, request, { concat: undefined, size, withBody, metadata: draftMetadata(request) })
+  let info = created.info
+  const location = tus.location(request, info.id)
+  reply.header('Location', location)
+  const interim: Record<string, string> = { 'Upload-Draft-Interop-Version': String(rules.version), Location: location }
+  if (rules.uploadLimit) interim['Upload-Limit'] = limitFor(tus, rules, info)
+  sendInformational(request, reply, RESUMPTION_STATUS, RESUMPTION_REASON, interim)
+
+  let failure: Error | undefined
+  if (withBody) {
+    const progress = progressReporter(request, reply, rules)
+    const received = await underCreationLock(tus, request, created, async (session) => {
+      return await settleLength(tus, info, await receiveDraft(tus, request, session, info, progress), completes)
+    })
+    info = { ...info, offset: received.offset, size: received.size }
+    if (received.reason === 'stopped') {
+      reply.removeHeader('Location')
+      throw received.error
+    }
+    failure = received.error
+  } else if (completes && info.size === undefined) {
+    // an empty creation that completes: a zero-length upload
+    await declareLength(tus, info.id, 0)
+    info = { ...info, size: 0 }
+  }
+  stateHeaders(tus, reply, rules, info)
+  if (failure !== undefined) throw failure
+  const body = isComplete(info) ? await tus.finish(request, reply, info) : undefined
+  reply.code(201).send(body)
+}
+
+/** Fixes the length of an upload created without one (only stores that defer lengths create those). */
+async function declareLength (tus: Tus, id: string, size: number): Promise<void> {
+  const store = tus.store
+  if (!canDeferLength(store)) throw new errors.DeferLengthUnsupported()
+  await store.declareLength(id, size)
+}
+
+/**
+ * `receive`, where a body that goes past a known length is an inconsistent length (400), as the
+ * draft has it, rather than tus's 413; the bytes up to the length are kept, as in tus.
+ */
+async function receiveDraft (tus: Tus, request: FastifyRequest, session: UploadSession, info: UploadInfo, progress?: (offset: number) => void): Promise<Received> {
+  const overrun = (): Error => new errors.InconsistentLength(`the body goes past the upload length of ${String(info.size)}`)
+  try {
+    const got = await receive(tus, request, session, info, progress)
+    return got.reason === 'too-large' && info.size !== undefined ? { ...got, error: overrun() } : got
+  } catch (err) {
+    if (err instanceof errors.UploadSizeExceeded && info.size !== undefined) throw overrun()
+    throw err
+  }
+}
+
+interface Settled extends Received {
+  size: number | undefined
+}
+
+/**
+ * After a body: a completing request whose body arrived whole fixes a deferred length at the
+ * offset; one that fell short of a known length is an inconsistent length (its bytes are kept).
+ */
+async function settleLength (tus: Tus, info: UploadInfo, received: Received, completes: boolean): Promise<Settled> {
+  let size = info.size
+  let error = received.error
+  if (completes && received.reason === 'complete') {
+    if (size === undefined) {
+      await declareLength(tus, info.id, received.offset)
+      size = received.offset
+    } else if (received.offset !== size) {
+      error = new errors.InconsistentLength(`the upload was completed at ${received.offset} bytes but its length is ${size}`)
+    }
+  }
+  return { ...received, size, error }
+}
+
+/** Append: PATCH on the upload with `Upload-Offset` and the completion field. */
+export const draftAppend: DraftHandler = async (tus, request, reply, rules) => {
+  if (rules.partialUploadType && mediaType(request.headers['content-type']) !== PARTIAL_UPLOAD) throw new errors.InvalidPartialContentType()
+  const offset = integerField(request, 'upload-offset')
+  if (offset === undefined) throw new errors.InvalidOffset()
+  const completes = requireCompletion(request, rules, rules.completionRequiredOnAppend)
+  const length = lengthField(request)
+  const declared = contentLength(request)
+  const id = uploadId(request)
+  await tus.authorize(request, id, 'patch')
+
+  const result = await tus.withLock(request, id, async (session) => {
+    let info = await tus.store.get(id)
+    // errors from here on tell the client where the upload stands (a lower bound if bytes follow)
+    reply.header('Upload-Offset', String(info.offset))
+    if (info.concat?.kind === 'final') throw new errors.ModifyFinal()
+    if (isComplete(info)) {
+      if (rules.completedAppend === 'completed-upload') throw new errors.UploadCompleted()
+      if (hasBody(request)) throw new errors.InconsistentLength('the upload is already complete')
+      throw new errors.UploadCompletedGone()
+    }
+    tus.checkNotExpired(info)
+    if (offset !== info.offset) throw mismatchedOffset(offset, info.offset)
+    const end = completes && declared !== undefined ? offset + declared : undefined
+    const known = info.size ?? length
+    if (length !== undefined && info.size !== undefined && length !== info.size) throw new errors.InconsistentLength(`Upload-Length ${length} but the upload's length is ${info.size}`)
+    if (known !== undefined && end !== undefined && known !== end) throw new errors.InconsistentLength(`the request ends the upload at ${end} bytes but its length is ${known}`)
+    const target = known ?? end
+    if (info.size === undefined && target !== undefined) {
+      if (target < info.offset) throw new errors.InconsistentLength('Upload-Length is smaller than the upload offset')
+      const limit = tus.sizeLimit(info)
+      if (target > limit) throw new errors.MaxSizeExceeded(limit)
+      await declareLength(tus, id, target)
+      info = { ...info, size: target }
+    }
+    // an empty request that completes an upload whose length was just reached
+    if (isComplete(info)) return { info, completed: true, error: undefined }
+    const got = await settleLength(tus, info, await receiveDraft(tus, request, session, info, progressReporter(request, reply, rules)), completes)
+    const after = { ...info, offset: got.offset, size: got.size }
+    return { info: after, completed: got.reason !== 'stopped' && isComplete(after), error: got.error }
+  })
+  const body = result.completed ? await tus.finish(request, reply, result.info) : undefined
+  stateHeaders(tus, reply, rules, result.info)
+  if (result.error !== undefined) throw result.error
+  if (body === undefined) {
+    reply.code(204).send()
+  } else {
+    reply.code(200).send(body)
+  }
+}
+
+/** 3-6: HEAD and DELETE must not carry the headers of a creation or append. */
+function rejectUploadHeaders (request: FastifyRequest, rules: VersionRules, method: string): void {
+  if (!rules.rejectUploadHeadersOnHeadDelete) return
+  const names = ['upload-offset', rules.completionField]
+  if (rules.lengthInHead) names.push('upload-length')
+  for (const name of names) {
+    if (present(request, name)) throw new errors.UnexpectedUploadHeader(name, method)
+  }
+}
+
+/** Offset retrieval: HEAD on the upload. Takes the lock, so a stalled append gives way at once. */
+export const draftHead: DraftHandler = async (tus, request, reply, rules) => {
+  rejectUploadHeaders(request, rules, 'HEAD')
+  const id = uploadId(request)
+  await tus.authorize(request, id, 'head')
+  const info = await tus.readLocked(request, id)
+  reply.header('Cache-Control', 'no-store')
+  tus.checkNotExpired(info)
+  reply.header('Upload-Offset', String(info.offset))
+  reply.header(...completionHeader(rules, isComplete(info)))
+  if (rules.lengthInHead && info.size !== undefined) reply.header('Upload-Length', String(info.size))
+  if (rules.limitInHead) reply.header('Upload-Limit', limitFor(tus, rules, info))
+  reply.code(rules.headStatus).send()
+}
+
+/** Cancellation: DELETE on the upload, 204 (the tus termination, with the version's checks). */
+export const draftDelete: DraftHandler = async (tus, request, reply, rules) => {
+  rejectUploadHeaders(request, rules, 'DELETE')
+  await handleDelete(tus, request, reply)
+}
+
+/** OPTIONS: the tus discovery headers, plus `Upload-Limit` (6+) and `Accept-Patch` (8). */
+export const draftOptions: DraftHandler = async (tus, request, reply, rules) => {
+  if (rules.uploadLimit) reply.header('Upload-Limit', limitFor(tus, rules))
+  if (rules.acceptPatch) reply.header('Accept-Patch', PARTIAL_UPLOAD)
+  await handleOptions(tus, request, reply)
+}
