@@ -8,16 +8,19 @@
  * project's compiler options (strict, NodeNext); each block gets one assertion, and a failure
  * names the page, the block and the Markdown line: `docs/hooks.md block 3 (line 120): TS2345 …`.
  *
- * A block should be a complete program. Two conventions, written as an HTML comment on the lines
- * just before the fence (invisible on the rendered page), cover the rest:
+ * A block should be a complete program. Where it cannot honestly be one, an HTML comment just before the fence
+ * (blank lines between are allowed; invisible on the rendered page) gives it a hidden prelude:
  *
- * - `<!-- snippet: prelude … -->`: the comment's body is prepended to the block, hidden. It is for
- *   blocks that continue the page's running example (`app`, `store` made in an earlier block) or
- *   call the reader's own code (`processFile`, `userFromToken`), which the prelude declares with
- *   `declare function`. The prelude is type-checked too, so it cannot claim what the package lacks.
- * - `<!-- snippet: skip -->`: the block is not compiled. Only for text that is deliberately not a
- *   program (an outline of signatures); every skipped block is listed by this test as a pass with
- *   "skipped" in its name, so they stay visible. Prefer a prelude.
+ *   <!-- snippet: prelude (what it stands for, free text on this first line)
+ *   import Fastify from 'fastify'
+ *   const app = Fastify()
+ *   -->
+ *
+ * The body (the lines after the first) is prepended to the block. This is allowed for exactly two things: a block
+ * that continues the page's running example (`app`, `store` made in an earlier block, repeating them would bury the
+ * point), and the reader's own code a block calls (`processFile`, `userFromToken`), which the prelude declares with
+ * `declare function`. The prelude is type-checked with the block, so it cannot claim what the package lacks, and
+ * a diagnostic inside it is reported as `(prelude before line N)`. There is no way to skip a block.
  *
  * Other languages (sh, json, nginx, yaml …) are not touched. New pages are picked up by the walk.
  */
@@ -40,7 +43,6 @@ interface Block {
   fence: number
   code: string
   prelude: string
-  skip: boolean
 }
 
 /** README.md and every .md under docs/, sorted, as repository-relative paths. */
@@ -57,24 +59,28 @@ async function pages (): Promise<string[]> {
   return found.sort()
 }
 
-const SNIPPET_COMMENT = /^\s*<!--\s*snippet:\s*(prelude|skip)\b([\s\S]*?)-->\s*$/
+const PRELUDE_COMMENT = /^\s*<!--\s*snippet:\s*prelude\b([^\n]*\n)([\s\S]*?)-->\s*$/
 
-/** The `<!-- snippet: … -->` comment that ends just before line `fence` (0-based), if any. */
-function directive (lines: string[], fence: number): { kind: 'prelude' | 'skip', body: string } | undefined {
+/**
+ * The hidden prelude of the block whose fence is line `fence` (0-based): the body of a
+ * `<!-- snippet: prelude … -->` comment ending just before it, or '' if there is none.
+ * Any other `<!-- snippet…` comment there is a mistake and throws.
+ */
+function preludeBefore (page: string, lines: string[], fence: number): string {
   let end = fence - 1
   while (end >= 0 && lines[end]?.trim() === '') end--
-  if (end < 0 || !(lines[end] ?? '').trimEnd().endsWith('-->')) return undefined
+  if (end < 0 || !(lines[end] ?? '').trimEnd().endsWith('-->')) return ''
   let start = end
   while (start >= 0 && !(lines[start] ?? '').includes('<!--')) start--
-  if (start < 0) return undefined
-  const match = SNIPPET_COMMENT.exec(lines.slice(start, end + 1).join('\n'))
-  if (match === null) return undefined
-  const kind = match[1] as 'prelude' | 'skip'
-  return { kind, body: kind === 'prelude' ? (match[2] ?? '').replace(/^[^\n]*\n/, '') : '' }
+  const comment = lines.slice(Math.max(start, 0), end + 1).join('\n')
+  if (!/^\s*<!--\s*snippet/.test(comment)) return ''
+  const match = PRELUDE_COMMENT.exec(comment)
+  if (match === null) throw new Error(`${page} line ${start + 1}: only <!-- snippet: prelude … --> is known`)
+  return match[2] ?? ''
 }
 
 /** The TypeScript blocks of one page. Fences may be indented (inside a list) and use ``` or ~~~. */
-export function tsBlocks (page: string, markdown: string): Block[] {
+function tsBlocks (page: string, markdown: string): Block[] {
   const lines = markdown.split('\n')
   const blocks: Block[] = []
   for (let i = 0; i < lines.length; i++) {
@@ -85,14 +91,12 @@ export function tsBlocks (page: string, markdown: string): Block[] {
     while (j < lines.length && !new RegExp(`^\\s*${fence[0]}{${fence.length},}\\s*$`).test(lines[j] ?? '')) j++
     if (lang === 'ts' || lang === 'typescript') {
       const code = lines.slice(i + 1, j).map((line) => line.startsWith(indent) ? line.slice(indent.length) : line.trimStart())
-      const found = directive(lines, i)
       blocks.push({
         page,
         index: blocks.length + 1,
         fence: i + 1,
         code: code.join('\n') + '\n',
-        prelude: found?.kind === 'prelude' ? found.body : '',
-        skip: found?.kind === 'skip'
+        prelude: preludeBefore(page, lines, i)
       })
     }
     i = j
@@ -116,17 +120,18 @@ t.test('the block finder', async (t) => {
     '  ```typescript', // 12
     '  void app', // 13
     '  ```', // 14
-    '<!-- snippet: skip -->', // 15
-    '```ts', // 16
-    'not code', // 17
-    '```' // 18
+    '```ts', // 15
+    '```' // 16
   ].join('\n')
   const blocks = tsBlocks('x.md', markdown)
-  t.same(blocks.map(({ index, fence, code, prelude, skip }) => ({ index, fence, code, prelude, skip })), [
-    { index: 1, fence: 2, code: 'const a: number = 1\n', prelude: '', skip: false },
-    { index: 2, fence: 12, code: 'void app\n', prelude: 'declare const app: unknown\n', skip: false },
-    { index: 3, fence: 16, code: 'not code\n', prelude: '', skip: true }
+  t.same(blocks.map(({ index, fence, code, prelude }) => ({ index, fence, code, prelude })), [
+    { index: 1, fence: 2, code: 'const a: number = 1\n', prelude: '' },
+    { index: 2, fence: 12, code: 'void app\n', prelude: 'declare const app: unknown\n' },
+    { index: 3, fence: 15, code: '\n', prelude: '' }
   ])
+  t.throws(() => tsBlocks('y.md', '<!-- snippet: skip -->\n```ts\nx\n```'), /y\.md line 1: only <!-- snippet: prelude/,
+    'an unknown snippet comment is an error, not silently ignored')
+  t.same(tsBlocks('z.md', '<!-- a plain comment -->\n```ts\nx\n```')[0]?.prelude, '', 'other comments are no prelude')
 })
 
 t.test('every TypeScript block in the docs type-checks', async (t) => {
@@ -145,7 +150,6 @@ t.test('every TypeScript block in the docs type-checks', async (t) => {
   /** file → its block and how many hidden prelude lines precede the block's first line */
   const files = new Map<string, { block: Block, preludeLines: number }>()
   for (const block of blocks) {
-    if (block.skip) continue
     const name = `${block.page.replace(/\.md$/, '').replace(/[^A-Za-z0-9]+/g, '-')}-${block.index}.ts`
     const file = resolve(outDir, name)
     const preludeLines = block.prelude === '' ? 0 : block.prelude.split('\n').length - 1
@@ -199,10 +203,6 @@ t.test('every TypeScript block in the docs type-checks', async (t) => {
 
   for (const block of blocks) {
     const name = `${block.page} block ${block.index} (line ${block.fence})`
-    if (block.skip) {
-      t.pass(`${name}: skipped by <!-- snippet: skip -->`)
-      continue
-    }
     const file = [...files].find(([, entry]) => entry.block === block)?.[0] as string
     const problems = byFile.get(file) ?? []
     if (problems.length === 0) t.pass(`${name} type-checks`)
