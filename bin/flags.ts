@@ -21,6 +21,8 @@ export interface CliConfig {
   disableConcatenation: boolean
   /** Do not speak the IETF Resumable Uploads draft (`--disable-ietf-draft`). */
   disableIetfDraft: boolean
+  /** Do not send the draft's 104 interim responses (`--disable-ietf-104`), e.g. behind nginx. */
+  disableIetf104: boolean
   expiration: number
   expirationInterval: number
   disableCors: boolean
@@ -110,6 +112,7 @@ export const FLAG_OPTIONS = {
   'disable-download': { type: 'boolean', default: false },
   'disable-concatenation': { type: 'boolean', default: false },
   'disable-ietf-draft': { type: 'boolean', default: false },
+  'disable-ietf-104': { type: 'boolean', default: false },
   expiration: { type: 'string', default: '0' },
   'expiration-interval': { type: 'string', default: '1m' },
   'disable-cors': { type: 'boolean', default: false },
@@ -184,6 +187,7 @@ A tus resumable upload server (tus 1.0.0) on Fastify.
   --disable-download          do not offer GET downloads
   --disable-concatenation     do not offer concatenation (parallel uploads)
   --disable-ietf-draft        do not speak the IETF Resumable Uploads draft (interop versions 3-8)
+  --disable-ietf-104          speak the draft without its 104 interim responses (for proxies such as nginx)
   --expiration DURATION       unfinished uploads expire after this long without activity; 0 = never (default 0)
   --expiration-interval DURATION
                               how often expired uploads are deleted (default 1m)
@@ -315,6 +319,7 @@ export function parseFlags (argv: string[]): CliConfig | 'help' | 'version' {
     disableDownload: values['disable-download'],
     disableConcatenation: values['disable-concatenation'],
     disableIetfDraft: values['disable-ietf-draft'],
+    disableIetf104: values['disable-ietf-104'],
     expiration: parseDuration('--expiration', values.expiration, 0),
     expirationInterval: parseDuration('--expiration-interval', values['expiration-interval'], 1),
     disableCors: values['disable-cors'],

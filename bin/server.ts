@@ -65,6 +65,7 @@ export async function buildServer (config: CliConfig): Promise<FastifyInstance> 
     disableDownload: config.disableDownload,
     disableConcatenation: config.disableConcatenation,
     ietfDraft: !config.disableIetfDraft,
+    ietfInformational: !config.disableIetf104,
     expiration: config.expiration,
     expirationInterval: config.expiration > 0 ? config.expirationInterval : 0,
     cors: config.disableCors

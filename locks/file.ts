@@ -74,7 +74,7 @@ export class FileLocker implements Locker {
     let wake: () => void = () => {}
     const listener = (): void => wake()
     this.#listeners.add(id, listener)
-    let inode: number | undefined
+    let handle: FileHandle | undefined
     try {
       if (previous !== undefined) {
         const local = this.#held.get(id)
@@ -85,8 +85,8 @@ export class FileLocker implements Locker {
       for (;;) {
         if (options.signal.aborted) throw new LockTimeout(id, { cause: options.signal.reason })
         const changed = new Promise<void>((resolve) => { wake = resolve })
-        inode = await this.#tryAcquire(id, token)
-        if (inode !== undefined) break
+        handle = await this.#tryAcquire(id, token)
+        if (handle !== undefined) break
         await this.#askToRelease(id)
         await Promise.race([changed, aborted.promise])
       }
@@ -97,29 +97,36 @@ export class FileLocker implements Locker {
       aborted.dispose()
       this.#listeners.remove(id, listener)
     }
-    // a .stop left for the previous holder is not meant for us
-    await unlinkIfPresent(this.#path(id, 'stop'))
+    const file = handle as FileHandle
     const held: Held = { token, onReleaseRequested: options.onReleaseRequested, asked: false }
     this.#held.set(id, held)
     const onStop = (): void => { this.#checkStop(id, held).catch(() => {}) }
-    this.#listeners.add(id, onStop)
+    let done = false
+    // a .stop left for the previous holder is not meant for us: it goes while the caller already
+    // works, and release requests are watched for once it is gone
+    const cleared = unlinkIfPresent(this.#path(id, 'stop')).catch(() => {}).then(() => {
+      if (!done) this.#listeners.add(id, onStop)
+    })
     // someone of this process queued behind us meanwhile: they asked for the lock too
     if (place.followed()) askOnce(held)
-    let done = false
     return {
       unlock: async () => {
         if (done) return
         done = true
+        await cleared
         this.#listeners.remove(id, onStop)
         if (this.#held.get(id) === held) this.#held.delete(id)
         try {
           // still our lock file (the same inode)? then remove it, and a release request if one came
-          const current = await stat(this.#path(id, 'lock')).catch(() => undefined)
-          if (current?.ino === inode) {
-            if (held.asked) await unlinkIfPresent(this.#path(id, 'stop'))
-            await unlinkIfPresent(this.#path(id, 'lock'))
+          const [mine, current] = await Promise.all([file.stat(), stat(this.#path(id, 'lock')).catch(() => undefined)])
+          if (current?.ino === mine.ino) {
+            await Promise.all([
+              held.asked ? unlinkIfPresent(this.#path(id, 'stop')) : undefined,
+              unlinkIfPresent(this.#path(id, 'lock'))
+            ])
           }
         } finally {
+          await file.close().catch(() => {})
           leave()
           this.#notify(id)
         }
@@ -142,9 +149,10 @@ export class FileLocker implements Locker {
 
   /**
    * Creates the lock file (`open` with O_EXCL: it exists or it doesn't, atomically); resolves
-   * with its inode, which identifies our lock, or `undefined` while someone else holds it.
+   * with it, kept open while the lock is held (its inode identifies our lock), or `undefined`
+   * while someone else holds it.
    */
-  async #tryAcquire (id: string, token: string): Promise<number | undefined> {
+  async #tryAcquire (id: string, token: string): Promise<FileHandle | undefined> {
     const path = this.#path(id, 'lock')
     let handle: FileHandle
     try {
@@ -156,13 +164,12 @@ export class FileLocker implements Locker {
     }
     try {
       await handle.write(JSON.stringify({ pid: process.pid, token }))
-      return (await handle.stat()).ino
+      return handle
     } catch (err) {
       // a lock file we could not fill in would look held forever: take it back
+      await handle.close().catch(() => {})
       await unlink(path).catch(() => {})
       throw err
-    } finally {
-      await handle.close()
     }
   }
 

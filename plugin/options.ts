@@ -43,6 +43,11 @@ export const DataOptionsSchema = Type.Object({
    * routes, for requests that carry `Upload-Draft-Interop-Version` (see docs/ietf-draft.md). Default true.
    */
   ietfDraft: Type.Boolean({ default: true }),
+  /**
+   * Send the draft's `104 Upload Resumption Supported` interim responses. Turn off behind a proxy
+   * that mishandles 1xx responses (nginx). Default true.
+   */
+  ietfInformational: Type.Boolean({ default: true }),
   /** Milliseconds between sweeps that delete expired uploads (from `onReady` to `onClose`); 0 = no sweep. Default 0. */
   expirationInterval: Type.Integer({ minimum: 0, default: 0 })
 })

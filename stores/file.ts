@@ -96,8 +96,7 @@ export class FileStore implements DataStore, Terminates, Concatenates, DefersLen
   }
 
   async get (id: string): Promise<UploadInfo> {
-    const { info, mtime } = await this.#readInfo(id)
-    const stats = await this.#statData(id)
+    const [{ info, mtime }, stats] = await Promise.all([this.#readInfo(id), this.#statData(id)])
     return toUploadInfo(info, offsetOf(info, stats?.size ?? 0), stats?.mtime ?? mtime)
   }
 

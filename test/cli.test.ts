@@ -41,8 +41,9 @@ t.test('flags', async (t) => {
     relativeLocation: true
   })
   t.match(parseFlags(['--expiration', '1h', '--expiration-interval', '30s', '--disable-cors', '--cors-allow-origin', 'https://a\\.example',
-    '--cors-allow-credentials', '--disable-concatenation', '--disable-ietf-draft']), {
+    '--cors-allow-credentials', '--disable-concatenation', '--disable-ietf-draft', '--disable-ietf-104']), {
     disableIetfDraft: true,
+    disableIetf104: true,
     expiration: 3_600_000,
     expirationInterval: 30_000,
     disableCors: true,
@@ -52,6 +53,7 @@ t.test('flags', async (t) => {
   })
   t.equal((parseFlags([]) as CliConfig).expiration, 0)
   t.equal((parseFlags([]) as CliConfig).disableIetfDraft, false, 'the IETF draft is on by default')
+  t.equal((parseFlags([]) as CliConfig).disableIetf104, false, 'and so are its 104s')
   t.throws(() => parseFlags(['--cors-allow-origin', '(']), FlagError)
   t.equal(parseFlags(['--help']), 'help')
   t.equal(parseFlags(['-v']), 'version')

@@ -303,3 +303,18 @@ t.test('a HEAD or DELETE takes over an append in flight (interop 8)', async (t) 
   const gone = final(await exchange(port, 'HEAD', path, IV, { head: true }).done)
   t.equal(gone.status, 404)
 })
+
+t.test('ietfInformational: false speaks the draft without any 104 (for proxies such as nginx)', async (t) => {
+  const { app } = await buildApp(t, { progressInterval: 10, ietfInformational: false })
+  await app.listen({ port: 0, host: '127.0.0.1' })
+  const port = (app.server.address() as { port: number }).port
+  const slow = exchange(port, 'POST', '/files/', { 'Upload-Draft-Interop-Version': '8', 'Upload-Complete': '?1', 'Content-Length': '30' })
+  for (let i = 0; i < 3; i++) {
+    slow.write('0123456789')
+    await new Promise((resolve) => setTimeout(resolve, 60))
+  }
+  const list = await slow.done
+  t.same(list.map((r) => r.status), [201], 'only the final response: no creation or progress 104')
+  t.match(final(list).headers.location, /\/files\/[0-9a-f]{32}$/, 'the final response still names the upload')
+  t.equal(final(list).headers['upload-complete'], '?1')
+})

@@ -47,7 +47,8 @@ function stateHeaders (tus: Tus, reply: FastifyReply, rules: VersionRules, info:
 }
 
 /** Progress 104s (5+) with the offset the store has taken in; never with a `Location`. */
-function progressReporter (request: FastifyRequest, reply: FastifyReply, rules: VersionRules): ((offset: number) => void) | undefined {
+function progressReporter (tus: Tus, request: FastifyRequest, reply: FastifyReply, rules: VersionRules): ((offset: number) => void) | undefined {
+  if (!tus.options.ietfInformational) return undefined
   // a chunk verified by Upload-Checksum may still be discarded: no early acknowledgement then
   if (!rules.progressInformational || header(request.headers, 'upload-checksum') !== undefined) return undefined
   let last = -1
@@ -114,11 +115,11 @@ export const draftCreate: DraftHandler = async (tus, request, reply, rules) => {
   reply.header('Location', location)
   const interim: Record<string, string> = { 'Upload-Draft-Interop-Version': String(rules.version), Location: location }
   if (rules.uploadLimit) interim['Upload-Limit'] = limitFor(tus, rules, info)
-  sendInformational(request, reply, RESUMPTION_STATUS, RESUMPTION_REASON, interim)
+  if (tus.options.ietfInformational) sendInformational(request, reply, RESUMPTION_STATUS, RESUMPTION_REASON, interim)
 
   let failure: Error | undefined
   if (withBody) {
-    const progress = progressReporter(request, reply, rules)
+    const progress = progressReporter(tus, request, reply, rules)
     const received = await underCreationLock(tus, request, created, async (session) => {
       return await settleLength(tus, info, await receiveDraft(tus, request, session, info, progress), completes)
     })
@@ -220,7 +221,7 @@ export const draftAppend: DraftHandler = async (tus, request, reply, rules) => {
     }
     // an empty request that completes an upload whose length was just reached
     if (isComplete(info)) return { info, completed: true, error: undefined }
-    const got = await settleLength(tus, info, await receiveDraft(tus, request, session, info, progressReporter(request, reply, rules)), completes)
+    const got = await settleLength(tus, info, await receiveDraft(tus, request, session, info, progressReporter(tus, request, reply, rules)), completes)
     const after = { ...info, offset: got.offset, size: got.size }
     return { info: after, completed: got.reason !== 'stopped' && isComplete(after), error: got.error }
   })
