@@ -13,7 +13,7 @@
  */
 import { randomBytes } from 'node:crypto'
 import { watch, type FSWatcher } from 'node:fs'
-import { mkdir, open, readFile, stat, unlink, writeFile, type FileHandle } from 'node:fs/promises'
+import { mkdir, open, readdir, readFile, stat, unlink, writeFile, type FileHandle } from 'node:fs/promises'
 import { join } from 'node:path'
 import { LocalQueue } from './local-queue.js'
 import { LockTimeout, whenAborted } from './locker.js'
@@ -51,6 +51,12 @@ export class FileLocker implements Locker {
   /** Callbacks to run when something happens to files of an id. */
   readonly #listeners = new Wakeups()
   #watcher: FSWatcher | undefined
+  /**
+   * Ids whose `.stop` file may exist: the ones seen at start and in the watch since. While the
+   * watch works, an id not in here has no stale `.stop` to clear when its lock is taken.
+   */
+  readonly #stops = new Set<string>()
+  #watching = false
   #timer: NodeJS.Timeout | undefined
   #ready: Promise<void> | undefined
 
@@ -104,7 +110,7 @@ export class FileLocker implements Locker {
     let done = false
     // a .stop left for the previous holder is not meant for us: it goes while the caller already
     // works, and release requests are watched for once it is gone
-    const cleared = unlinkIfPresent(this.#path(id, 'stop')).catch(() => {}).then(() => {
+    const cleared = this.#clearStop(id).then(() => {
       if (!done) this.#listeners.add(id, onStop)
     })
     // someone of this process queued behind us meanwhile: they asked for the lock too
@@ -136,6 +142,7 @@ export class FileLocker implements Locker {
 
   /** Stops watching the directory. Locks still held keep working but are no longer told to release. */
   async close (): Promise<void> {
+    this.#watching = false
     this.#watcher?.close()
     this.#watcher = undefined
     if (this.#timer !== undefined) clearInterval(this.#timer)
@@ -229,6 +236,13 @@ export class FileLocker implements Locker {
     }
   }
 
+  /** Removes a `.stop` left for an earlier holder (without asking the file system when the watch says there is none). */
+  async #clearStop (id: string): Promise<void> {
+    if (this.#watching && !this.#stops.has(id)) return
+    this.#stops.delete(id)
+    await unlinkIfPresent(this.#path(id, 'stop')).catch(() => {})
+  }
+
   async #start (): Promise<void> {
     this.#ready ??= (async () => {
       await mkdir(this.directory, { recursive: true })
@@ -238,9 +252,16 @@ export class FileLocker implements Locker {
           return
         }
         const match = /^(.+)\.(lock|stop)$/.exec(filename)
-        if (match !== null) this.#notify(match[1])
+        if (match === null) return
+        const id = match[1] as string
+        if (match[2] === 'stop') this.#stops.add(id)
+        this.#notify(id)
       })
-      this.#watcher.on('error', () => {})
+      this.#watching = true
+      this.#watcher.on('error', () => { this.#watching = false })
+      for (const name of await readdir(this.directory)) {
+        if (name.endsWith('.stop')) this.#stops.add(name.slice(0, -'.stop'.length))
+      }
       this.#timer = setInterval(() => this.#notify(undefined), this.#recheckInterval)
       this.#timer.unref()
     })()

@@ -10,7 +10,7 @@
  */
 import { randomBytes } from 'node:crypto'
 import { constants, createReadStream, type Stats } from 'node:fs'
-import { mkdir, open, readdir, readFile, rename, rm, stat, unlink, writeFile, type FileHandle } from 'node:fs/promises'
+import { mkdir, open, readdir, readFile, rename, rm, stat, writeFile, type FileHandle } from 'node:fs/promises'
 import { join } from 'node:path'
 import { Readable } from 'node:stream'
 import {
@@ -84,8 +84,6 @@ export class FileStore implements DataStore, Terminates, Concatenates, DefersLen
       if (this.#fsync) await handle.sync()
       this.#remember(upload.id, stampOf(await handle.stat()), info)
       await handle.close()
-      // bytes left by an earlier upload of this id whose removal was cut short are not ours
-      await unlinkIfPresent(this.#dataPath(upload.id))
     } catch (err) {
       await handle.close().catch(() => {})
       this.#infoCache.delete(upload.id)
@@ -151,7 +149,8 @@ export class FileStore implements DataStore, Terminates, Concatenates, DefersLen
   async remove (id: string): Promise<void> {
     if (!SAFE_ID.test(id)) return
     this.#infoCache.delete(id)
-    // the bytes go first: the id stays claimed by its info file until nothing of it is left
+    // the bytes go first: the id stays claimed by its info file until nothing of it is left, so
+    // a removal cut short never leaves bytes that a new upload of the same id would inherit
     await rm(this.#dataPath(id), { force: true })
     await rm(this.#infoPath(id), { force: true })
   }
@@ -424,15 +423,6 @@ function mapFsError (err: unknown): unknown {
   const code = (err as NodeJS.ErrnoException | undefined)?.code
   if (code === 'ENOSPC' || code === 'EDQUOT') return new StoreFull({ cause: err })
   return err
-}
-
-/** One `unlink` (where `rm` would stat first); a missing file is fine. */
-async function unlinkIfPresent (path: string): Promise<void> {
-  try {
-    await unlink(path)
-  } catch (err) {
-    if ((err as NodeJS.ErrnoException).code !== 'ENOENT') throw err
-  }
 }
 
 function notFoundOr (id: string, err: unknown): unknown {

@@ -77,3 +77,21 @@ t.test('FileLocker asks another process\'s holder to release through a .stop fil
   await next.unlock()
   t.same((await readdir(directory)).sort(), [], 'no lock or stop files are left behind')
 })
+
+t.test('FileLocker clears .stop files left for earlier holders, so a new holder is not asked to release', async (t) => {
+  const directory = await mkdtemp(join(tmpdir(), 'tus-file-locker-'))
+  await writeFile(join(directory, 'before.stop'), '1')
+  const locker = new FileLocker({ directory, recheckInterval: 50 })
+  t.teardown(async () => { await locker.close(); await rm(directory, { recursive: true, force: true }) })
+  const asked: string[] = []
+  const first = await locker.lock('before', { signal: AbortSignal.timeout(2000), onReleaseRequested: () => asked.push('before') })
+  // a release request left while nobody held the lock
+  await writeFile(join(directory, 'during.stop'), '1')
+  await new Promise((resolve) => setTimeout(resolve, 100))
+  const second = await locker.lock('during', { signal: AbortSignal.timeout(2000), onReleaseRequested: () => asked.push('during') })
+  await new Promise((resolve) => setTimeout(resolve, 300))
+  t.same(asked, [], 'neither holder was asked to release')
+  t.same((await readdir(directory)).filter((name) => name.endsWith('.stop')), [], 'the stale .stop files are gone')
+  await first.unlock()
+  await second.unlock()
+})

@@ -33,11 +33,12 @@ t.test('FileStore: files on disk across crashes', async (t) => {
   await store.write('fresh', { offset: 0, body: Readable.from([Buffer.from('abc')]) })
   t.same((await readdir(directory)).sort(), ['fresh', 'fresh.info'])
 
-  // bytes left by an earlier upload of the same id (its removal cut short) are not taken over
-  await writeFile(join(directory, 'reused'), 'old bytes')
-  const reused = await store.create({ id: 'reused', size: 5, metadata: {} })
-  t.equal(reused.offset, 0)
-  t.equal((await store.get('reused')).offset, 0)
+  // removal takes the bytes first, then the info that claims the id
+  await store.create({ id: 'reused', size: 5, metadata: {} })
+  await store.write('reused', { offset: 0, body: Readable.from([Buffer.from('ab')]) })
+  await store.remove('reused')
+  t.equal((await store.create({ id: 'reused', size: 5, metadata: {} })).offset, 0)
+  t.equal((await store.get('reused')).offset, 0, 'a new upload of a removed id starts empty')
 
   // an info file a crash left empty names no upload, and the expiration sweep removes it
   await writeFile(join(directory, 'torn.info'), '')
