@@ -1,5 +1,6 @@
 /**
- * Side-by-side benchmark: fastify-tus (the command, file store, file locker), @tus/server with
+ * Side-by-side benchmark: fastify-tus (the command, file store; with in-process locks like its peer, and with its
+ * default file locker), @tus/server with
  * @tus/file-store, and a raw node:http baseline that only pipes bodies into files. Each server
  * runs in its own process, fresh for every measurement; the load client runs in another.
  * Prints medians over the rounds and the ratios; writes .bench/results.{json,md}.
@@ -27,8 +28,16 @@ const SCALE = Number(values.scale ?? (values.quick ? 0.25 : 1))
 const WORKLOADS = (values.only ?? 'single-large,chunks-1mib,small-uploads,small-creation-with-upload,heads,parallel-16mib').split(',')
 
 const node = process.execPath
+const command = (dir: string, ...flags: string[]): string[] =>
+  [node, 'dist/bin/fastify-tus.js', '--host', '127.0.0.1', '--port', '0', '--upload-dir', dir, '--log-level', 'warn', '--disable-demo', ...flags]
+/**
+ * `fastify-tus` runs with in-process locks, as @tus/server does by default (its MemoryLocker), so
+ * the two do the same work; `fastify-tus/file-locker` is the command's default (lock files, safe
+ * with several processes on one directory), shown for what that safety costs.
+ */
 const SERVERS: Record<string, (dir: string) => string[]> = {
-  'fastify-tus': (dir) => [node, 'dist/bin/fastify-tus.js', '--host', '127.0.0.1', '--port', '0', '--upload-dir', dir, '--log-level', 'warn'],
+  'fastify-tus': (dir) => command(dir, '--locker', 'memory'),
+  'fastify-tus/file-locker': (dir) => command(dir),
   '@tus/server': (dir) => [node, '--import', 'tsx', 'bench/servers/tus-node.ts', dir, '0'],
   raw: (dir) => [node, '--import', 'tsx', 'bench/servers/raw.ts', dir, '0']
 }
@@ -102,32 +111,25 @@ for (let round = 1; round <= ROUNDS; round++) {
 }
 
 const MiB = 2 ** 20
-const rows: string[] = [
-  '| workload | fastify-tus | @tus/server | raw node | vs @tus/server | vs raw |',
-  '| --- | ---: | ---: | ---: | ---: | ---: |'
-]
-const memoryRows: string[] = [
-  '| workload | fastify-tus peak RSS (growth) | @tus/server peak RSS (growth) | raw peak RSS (growth) |',
-  '| --- | ---: | ---: | ---: |'
-]
-const cpuRows: string[] = [
-  '| workload | fastify-tus | @tus/server | raw node | vs @tus/server | vs raw |',
-  '| --- | ---: | ---: | ---: | ---: | ---: |'
-]
+const NAMES = Object.keys(SERVERS)
+const columns = `| workload | ${NAMES.join(' | ')} | vs @tus/server | vs raw | file locker vs raw |`
+const rule = `| --- |${' ---: |'.repeat(NAMES.length + 3)}`
+const rows: string[] = [columns, rule]
+const cpuRows: string[] = [columns, rule]
+const memoryRows: string[] = [`| workload | ${NAMES.map((name) => `${name} peak RSS (growth)`).join(' | ')} |`, `| --- |${' ---: |'.repeat(NAMES.length)}`]
 const summary: Record<string, unknown> = {}
 for (const workload of WORKLOADS) {
-  const bySever = samples[workload] ?? {}
-  const rate = (server: string): number => median((bySever[server] ?? []).map((s) => s.rate))
-  const growth = (server: string): string => `${(median((bySever[server] ?? []).map((s) => s.peakRss)) / MiB).toFixed(0)} MiB (+${(median((bySever[server] ?? []).map((s) => s.rssGrowth)) / MiB).toFixed(0)})`
-  const unit = bySever['fastify-tus']?.[0]?.unit ?? ''
-  const ours = rate('fastify-tus')
-  rows.push(`| ${workload} (${unit}) | ${ours.toFixed(1)} | ${rate('@tus/server').toFixed(1)} | ${rate('raw').toFixed(1)} | ${(ours / rate('@tus/server')).toFixed(2)}× | ${(ours / rate('raw')).toFixed(2)}× |`)
-  const cpu = (server: string): number => median((bySever[server] ?? []).map(cpuPerUnit))
-  const oursCpu = cpu('fastify-tus')
-  // lower is better: the ratio says how many times less CPU we use
-  cpuRows.push(`| ${workload} (ms per ${unit.replace(/\/s$/, '').replace(/s$/, '')}) | ${oursCpu.toFixed(3)} | ${cpu('@tus/server').toFixed(3)} | ${cpu('raw').toFixed(3)} | ${(cpu('@tus/server') / oursCpu).toFixed(2)}× | ${(cpu('raw') / oursCpu).toFixed(2)}× |`)
-  memoryRows.push(`| ${workload} | ${growth('fastify-tus')} | ${growth('@tus/server')} | ${growth('raw')} |`)
-  summary[workload] = { unit, fastifyTus: ours, tusServer: rate('@tus/server'), raw: rate('raw'), cpuMsPerUnit: { fastifyTus: oursCpu, tusServer: cpu('@tus/server'), raw: cpu('raw') } }
+  const byServer = samples[workload] ?? {}
+  const rate = (server: string): number => median((byServer[server] ?? []).map((s) => s.rate))
+  const cpu = (server: string): number => median((byServer[server] ?? []).map(cpuPerUnit))
+  const growth = (server: string): string => `${(median((byServer[server] ?? []).map((s) => s.peakRss)) / MiB).toFixed(0)} MiB (+${(median((byServer[server] ?? []).map((s) => s.rssGrowth)) / MiB).toFixed(0)})`
+  const unit = byServer['fastify-tus']?.[0]?.unit ?? ''
+  const ratio = (a: number, b: number): string => `${(a / b).toFixed(2)}×`
+  rows.push(`| ${workload} (${unit}) | ${NAMES.map((name) => rate(name).toFixed(1)).join(' | ')} | ${ratio(rate('fastify-tus'), rate('@tus/server'))} | ${ratio(rate('fastify-tus'), rate('raw'))} | ${ratio(rate('fastify-tus/file-locker'), rate('raw'))} |`)
+  // lower is better: the ratios say how many times less CPU fastify-tus uses
+  cpuRows.push(`| ${workload} (ms per ${unit.replace(/\/s$/, '').replace(/s$/, '')}) | ${NAMES.map((name) => cpu(name).toFixed(3)).join(' | ')} | ${ratio(cpu('@tus/server'), cpu('fastify-tus'))} | ${ratio(cpu('raw'), cpu('fastify-tus'))} | ${ratio(cpu('raw'), cpu('fastify-tus/file-locker'))} |`)
+  memoryRows.push(`| ${workload} | ${NAMES.map(growth).join(' | ')} |`)
+  summary[workload] = { unit, rate: Object.fromEntries(NAMES.map((name) => [name, rate(name)])), cpuMsPerUnit: Object.fromEntries(NAMES.map((name) => [name, cpu(name)])) }
 }
 const header = `Node ${process.version}, ${cpus().length} × ${cpus()[0]?.model ?? 'cpu'}; ${ROUNDS} round(s), scale ${SCALE}; medians.`
 const report = `${header}\n\nThroughput (higher is better):\n\n${rows.join('\n')}\n\nServer CPU per unit of work, all threads (lower is better; the ratios say how many times less CPU fastify-tus uses):\n\n${cpuRows.join('\n')}\n\nServer memory:\n\n${memoryRows.join('\n')}\n`
