@@ -42,7 +42,7 @@ export class UploadBody extends Readable {
 
   constructor (source: Readable | IncomingMessage, options: UploadBodyOptions) {
     // room for a few network chunks while the store writes the previous ones
-    super({ highWaterMark: 64 * 1024 })
+    super({ highWaterMark: 16 * 1024 })
     this.#source = source
     this.#limit = options.limit
     this.#idleTimeout = options.idleTimeout

@@ -40,8 +40,18 @@ interface InfoFile {
   pending?: number
 }
 
-/** Bytes gathered in memory while a write is under way before the body is paused. */
-const GATHER_LIMIT = 256 * 1024
+/**
+ * Bytes gathered in memory while a write is under way before the body is paused: up to 256 KiB
+ * per upload (fewer, larger writes), shared out of 4 MiB when many uploads stream at once, so
+ * memory stays flat however many there are (64 KiB floor).
+ */
+const GATHER_BUDGET = 4 * 1024 * 1024
+const GATHER_MAX = 256 * 1024
+const GATHER_MIN = 64 * 1024
+let streaming = 0
+function gatherLimit (): number {
+  return Math.max(GATHER_MIN, Math.min(GATHER_MAX, Math.floor(GATHER_BUDGET / Math.max(1, streaming))))
+}
 
 /** How many info files each store keeps parsed in memory. */
 const INFO_CACHE_SIZE = 10_000
@@ -355,8 +365,12 @@ async function copyInto (handle: FileHandle, chunk: Chunk): Promise<number> {
   let gatheredBytes = 0
   let writing = false
   let ended = false
+  streaming++
+  let stopped = false
   return await new Promise<number>((resolve, reject) => {
     const stop = (err?: unknown): void => {
+      if (!stopped) streaming--
+      stopped = true
       body.off('data', onData)
       body.off('end', onEnd)
       body.off('error', onEnd)
@@ -386,7 +400,7 @@ async function copyInto (handle: FileHandle, chunk: Chunk): Promise<number> {
       gathered.push(data)
       gatheredBytes += data.length
       // enough waiting for the disk: let the network wait too
-      if (gatheredBytes >= GATHER_LIMIT) body.pause()
+      if (gatheredBytes >= gatherLimit()) body.pause()
       flush()
     }
     const onEnd = (): void => {
