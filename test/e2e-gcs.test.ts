@@ -9,15 +9,13 @@
  * Google credentials in the environment) everything runs on that real bucket instead, under a
  * prefix of its own that is deleted at the end (test/helpers/gcs.ts).
  */
-import { spawn } from 'node:child_process'
 import { createHash, randomBytes } from 'node:crypto'
 import { Readable } from 'node:stream'
-import { fileURLToPath } from 'node:url'
 import t, { type Test } from 'tap'
 import * as tus from 'tus-js-client'
 import { tempDir } from './helpers/app.js'
 import { startServer, freePort, type RunningServer } from './helpers/cli.js'
-import { childEnv } from './helpers/env.js'
+import { runExample } from './helpers/example.js'
 import { gcsTarget } from './helpers/gcs.js'
 
 const MiB = 1024 * 1024
@@ -205,26 +203,7 @@ t.test('examples/gcs.ts stores an upload in the bucket', async (t) => {
   const prefix = target.prefix()
   const env: Record<string, string> = { PORT: '0', GCS_BUCKET: target.bucket, GCS_OBJECT_PREFIX: prefix }
   if (target.fake !== undefined) env.GCS_ENDPOINT = target.fake.url
-  const child = spawn(process.execPath, ['--import', import.meta.resolve('tsx'), fileURLToPath(new URL('../examples/gcs.ts', import.meta.url))], {
-    cwd: await tempDir(t),
-    env: childEnv(env),
-    stdio: ['ignore', 'pipe', 'pipe']
-  })
-  t.teardown(() => { child.kill('SIGKILL') })
-  let output = ''
-  const base = await new Promise<string>((resolve, reject) => {
-    const timer = setTimeout(() => reject(new Error(output)), 30_000)
-    const onData = (chunk: Buffer): void => {
-      output += String(chunk)
-      const match = /Server listening at (http:\/\/127\.0\.0\.1:\d+)/.exec(output)
-      if (match?.[1] !== undefined) {
-        clearTimeout(timer)
-        resolve(match[1])
-      }
-    }
-    child.stdout.on('data', onData)
-    child.stderr.on('data', onData)
-  })
+  const { base } = await runExample(t, 'gcs.ts', env)
   const data = randomBytes(3 * MiB + 1)
   const url = await upload(data, { endpoint: `${base}/files/`, chunkSize: MiB, metadata: { filename: 'ok.bin' } })
   const [stored] = await target.storage.bucket(target.bucket).file(`${prefix}${idOf(url)}`).download()

@@ -4,16 +4,14 @@
  * stream of unknown length; and examples/s3.ts.
  */
 import { GetObjectCommand, ListObjectsV2Command } from '@aws-sdk/client-s3'
-import { spawn } from 'node:child_process'
 import { randomBytes } from 'node:crypto'
 import { Readable } from 'node:stream'
-import { fileURLToPath } from 'node:url'
 import t, { type Test } from 'tap'
 import * as tus from 'tus-js-client'
 import { tempDir } from './helpers/app.js'
 import { s3Server, withS3, type S3Server } from './helpers/ceph-s3.js'
 import { freePort, startServer, type RunningServer } from './helpers/cli.js'
-import { childEnv } from './helpers/env.js'
+import { runExample } from './helpers/example.js'
 import { collect, sha256 } from './helpers/s3-inspect.js'
 
 const MiB = 1024 * 1024
@@ -128,26 +126,7 @@ withS3(t, () => {
   t.test('examples/s3.ts stores an upload in the bucket', async (t) => {
     const s3 = await s3Server()
     const bucket = await s3.bucket()
-    const child = spawn(process.execPath, ['--import', import.meta.resolve('tsx'), fileURLToPath(new URL('../examples/s3.ts', import.meta.url))], {
-      cwd: await tempDir(t),
-      env: childEnv({ PORT: '0', S3_BUCKET: bucket, S3_ENDPOINT: s3.endpoint }),
-      stdio: ['ignore', 'pipe', 'pipe']
-    })
-    t.teardown(() => { child.kill('SIGKILL') })
-    let output = ''
-    const base = await new Promise<string>((resolve, reject) => {
-      const timer = setTimeout(() => reject(new Error(output)), 30_000)
-      const onData = (chunk: Buffer): void => {
-        output += String(chunk)
-        const match = /Server listening at (http:\/\/127\.0\.0\.1:\d+)/.exec(output)
-        if (match?.[1] !== undefined) {
-          clearTimeout(timer)
-          resolve(match[1])
-        }
-      }
-      child.stdout.on('data', onData)
-      child.stderr.on('data', onData)
-    })
+    const { base } = await runExample(t, 's3.ts', { PORT: '0', S3_BUCKET: bucket, S3_ENDPOINT: s3.endpoint })
     const data = randomBytes(6 * MiB)
     const url = await upload(data, { endpoint: `${base}/files/`, chunkSize: 2 * MiB, metadata: { filename: 'ok.bin' } })
     const client = s3.client()

@@ -1,40 +1,14 @@
 /** The examples in examples/ run as documented (they are type-checked by `npm run typecheck`). */
-import { spawn } from 'node:child_process'
 import { randomBytes } from 'node:crypto'
 import { readFile } from 'node:fs/promises'
 import { join } from 'node:path'
-import { fileURLToPath } from 'node:url'
 import t from 'tap'
 import * as tus from 'tus-js-client'
-import { tempDir } from './helpers/app.js'
-import { childEnv } from './helpers/env.js'
+import { runExample } from './helpers/example.js'
 import { startRedis, withRedis } from './helpers/redis-server.js'
 
-const root = fileURLToPath(new URL('../', import.meta.url))
-const tsx = import.meta.resolve('tsx')
-
 t.test('examples/basic.ts stores an upload in ./uploads', async (t) => {
-  const cwd = await tempDir(t)
-  const child = spawn(process.execPath, ['--import', tsx, join(root, 'examples/basic.ts')], {
-    cwd,
-    env: childEnv({ PORT: '0' }),
-    stdio: ['ignore', 'pipe', 'pipe']
-  })
-  t.teardown(() => { child.kill('SIGKILL') })
-  let output = ''
-  const base = await new Promise<string>((resolve, reject) => {
-    const timer = setTimeout(() => reject(new Error(output)), 20_000)
-    const onData = (chunk: Buffer): void => {
-      output += String(chunk)
-      const match = /Server listening at (http:\/\/127\.0\.0\.1:\d+)/.exec(output)
-      if (match?.[1] !== undefined) {
-        clearTimeout(timer)
-        resolve(match[1])
-      }
-    }
-    child.stdout.on('data', onData)
-    child.stderr.on('data', onData)
-  })
+  const { cwd, base } = await runExample(t, 'basic.ts', { PORT: '0' })
   const created = await fetch(`${base}/files/`, {
     method: 'POST',
     headers: { 'Tus-Resumable': '1.0.0', 'Upload-Length': '2', 'Content-Type': 'application/offset+octet-stream' },
@@ -47,27 +21,7 @@ t.test('examples/basic.ts stores an upload in ./uploads', async (t) => {
 })
 
 t.test('examples/auth-hooks.ts: bearer tokens, owners, per-user limits, completed files moved', async (t) => {
-  const cwd = await tempDir(t)
-  const child = spawn(process.execPath, ['--import', tsx, join(root, 'examples/auth-hooks.ts')], {
-    cwd,
-    env: childEnv({ PORT: '0' }),
-    stdio: ['ignore', 'pipe', 'pipe']
-  })
-  t.teardown(() => { child.kill('SIGKILL') })
-  let output = ''
-  const base = await new Promise<string>((resolve, reject) => {
-    const timer = setTimeout(() => reject(new Error(output)), 20_000)
-    const onData = (chunk: Buffer): void => {
-      output += String(chunk)
-      const match = /Server listening at (http:\/\/127\.0\.0\.1:\d+)/.exec(output)
-      if (match?.[1] !== undefined) {
-        clearTimeout(timer)
-        resolve(match[1])
-      }
-    }
-    child.stdout.on('data', onData)
-    child.stderr.on('data', onData)
-  })
+  const { cwd, base } = await runExample(t, 'auth-hooks.ts', { PORT: '0' })
   const TUS = { 'Tus-Resumable': '1.0.0' }
   const ann = { ...TUS, Authorization: 'Bearer ann-secret' }
   const bob = { ...TUS, Authorization: 'Bearer bob-secret' }
@@ -125,28 +79,11 @@ t.test('examples/auth-hooks.ts: bearer tokens, owners, per-user limits, complete
 withRedis(t, () => {
   t.test('examples/multi-instance-redis.ts: an upload started on instance A is resumed on instance B', async (t) => {
     const redis = await startRedis(t)
-    const cwd = await tempDir(t)
-    const child = spawn(process.execPath, ['--import', tsx, join(root, 'examples/multi-instance-redis.ts')], {
-      cwd,
-      env: childEnv({ REDIS_URL: redis.url, PORT_A: '0', PORT_B: '0' }),
-      stdio: ['ignore', 'pipe', 'pipe']
-    })
-    t.teardown(() => { child.kill('SIGKILL') })
-    let output = ''
-    const [a, b] = await new Promise<[string, string]>((resolve, reject) => {
-      const timer = setTimeout(() => reject(new Error(output)), 20_000)
-      const onData = (chunk: Buffer): void => {
-        output += String(chunk)
-        const a = /instance A: (http:\/\/127\.0\.0\.1:\d+\/files\/)/.exec(output)?.[1]
-        const b = /instance B: (http:\/\/127\.0\.0\.1:\d+\/files\/)/.exec(output)?.[1]
-        if (a !== undefined && b !== undefined) {
-          clearTimeout(timer)
-          resolve([a, b])
-        }
-      }
-      child.stdout.on('data', onData)
-      child.stderr.on('data', onData)
-    })
+    const { cwd, found } = await runExample(t, 'multi-instance-redis.ts', { REDIS_URL: redis.url, PORT_A: '0', PORT_B: '0' }, [
+      /instance A: (http:\/\/127\.0\.0\.1:\d+\/files\/)/,
+      /instance B: (http:\/\/127\.0\.0\.1:\d+\/files\/)/
+    ])
+    const [a = '', b = ''] = found
     t.not(a, b, 'two instances on two ports')
 
     // tus-js-client on A: the first chunk, then the client goes away
