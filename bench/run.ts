@@ -8,8 +8,9 @@
  *   npm run bench                      # every workload, 3 rounds
  *   npm run bench -- --quick           # a quarter of the work, 1 round
  *   npm run bench -- --only heads,small-uploads --rounds 5
+ *   npm run bench -- --servers fastify-tus,raw     # an A/B of one change against the Node limit
  */
-import { spawn } from 'node:child_process'
+import { spawn, spawnSync } from 'node:child_process'
 import { mkdir, mkdtemp, readFile, rm, writeFile } from 'node:fs/promises'
 import { cpus, tmpdir } from 'node:os'
 import { join } from 'node:path'
@@ -20,7 +21,8 @@ const { values } = parseArgs({
     quick: { type: 'boolean', default: false },
     rounds: { type: 'string' },
     scale: { type: 'string' },
-    only: { type: 'string' }
+    only: { type: 'string' },
+    servers: { type: 'string' }
   }
 })
 const ROUNDS = Number(values.rounds ?? (values.quick ? 1 : 3))
@@ -90,7 +92,15 @@ async function measure (server: string, workload: string): Promise<Sample> {
   } finally {
     child.kill('SIGKILL')
     await rm(dir, { recursive: true, force: true })
+    // write back what this run left dirty (up to a GiB) now, so the next measurement does not
+    // pay for it: on ext4 a file created during writeback costs ten times more
+    spawnSync('sync')
   }
+}
+
+function rotate<T> (items: T[], by: number): T[] {
+  const start = by % items.length
+  return [...items.slice(start), ...items.slice(0, start)]
 }
 
 function median (numbers: number[]): number {
@@ -100,9 +110,13 @@ function median (numbers: number[]): number {
 }
 
 const samples: Record<string, Record<string, Sample[]>> = {}
+const RUN = values.servers?.split(',') ?? Object.keys(SERVERS)
+const unknown = RUN.filter((name) => SERVERS[name] === undefined)
+if (unknown.length > 0) throw new Error(`unknown server(s) ${unknown.join(', ')}; known: ${Object.keys(SERVERS).join(', ')}`)
 for (let round = 1; round <= ROUNDS; round++) {
   for (const workload of WORKLOADS) {
-    for (const server of Object.keys(SERVERS)) {
+    // each round starts with a different server, so none always runs first (or last)
+    for (const server of rotate(RUN, round - 1)) {
       const sample = await measure(server, workload)
       ;((samples[workload] ??= {})[server] ??= []).push(sample)
       process.stderr.write(`round ${round} ${workload} ${server}: ${sample.rate.toFixed(1)} ${sample.unit}, peak RSS ${(sample.peakRss / 2 ** 20).toFixed(0)} MiB, server CPU ${cpuPerUnit(sample).toFixed(2)} ms/unit\n`)
@@ -111,7 +125,7 @@ for (let round = 1; round <= ROUNDS; round++) {
 }
 
 const MiB = 2 ** 20
-const NAMES = Object.keys(SERVERS)
+const NAMES = RUN
 const columns = `| workload | ${NAMES.join(' | ')} | vs @tus/server | vs raw | file locker vs raw |`
 const rule = `| --- |${' ---: |'.repeat(NAMES.length + 3)}`
 const rows: string[] = [columns, rule]
@@ -123,8 +137,8 @@ for (const workload of WORKLOADS) {
   const rate = (server: string): number => median((byServer[server] ?? []).map((s) => s.rate))
   const cpu = (server: string): number => median((byServer[server] ?? []).map(cpuPerUnit))
   const growth = (server: string): string => `${(median((byServer[server] ?? []).map((s) => s.peakRss)) / MiB).toFixed(0)} MiB (+${(median((byServer[server] ?? []).map((s) => s.rssGrowth)) / MiB).toFixed(0)})`
-  const unit = byServer['fastify-tus']?.[0]?.unit ?? ''
-  const ratio = (a: number, b: number): string => `${(a / b).toFixed(2)}×`
+  const unit = Object.values(byServer)[0]?.[0]?.unit ?? ''
+  const ratio = (a: number, b: number): string => Number.isFinite(a / b) ? `${(a / b).toFixed(2)}×` : '–'
   rows.push(`| ${workload} (${unit}) | ${NAMES.map((name) => rate(name).toFixed(1)).join(' | ')} | ${ratio(rate('fastify-tus'), rate('@tus/server'))} | ${ratio(rate('fastify-tus'), rate('raw'))} | ${ratio(rate('fastify-tus/file-locker'), rate('raw'))} |`)
   // lower is better: the ratios say how many times less CPU fastify-tus uses
   cpuRows.push(`| ${workload} (ms per ${unit.replace(/\/s$/, '').replace(/s$/, '')}) | ${NAMES.map((name) => cpu(name).toFixed(3)).join(' | ')} | ${ratio(cpu('@tus/server'), cpu('fastify-tus'))} | ${ratio(cpu('raw'), cpu('fastify-tus'))} | ${ratio(cpu('raw'), cpu('fastify-tus/file-locker'))} |`)
