@@ -53,6 +53,12 @@ function gatherLimit (): number {
   return Math.max(GATHER_MIN, Math.min(GATHER_MAX, Math.floor(GATHER_BUDGET / Math.max(1, streaming))))
 }
 
+/**
+ * An info file as last read or written, and the size of the data file as last seen by a `get`
+ * or left by a `write` of this process (unset when not known).
+ */
+interface CachedInfo { stamp: string, info: InfoFile, dataSize?: number }
+
 /** How many info files each store keeps parsed in memory. */
 const INFO_CACHE_SIZE = 10_000
 
@@ -63,7 +69,7 @@ export class FileStore implements DataStore, Terminates, Concatenates, DefersLen
   readonly directory: string
   readonly #fsync: boolean
   #ready: Promise<void> | undefined
-  readonly #infoCache = new Map<string, { stamp: string, info: InfoFile }>()
+  readonly #infoCache = new Map<string, CachedInfo>()
 
   constructor (options: FileStoreOptions) {
     if (typeof options?.directory !== 'string' || options.directory === '') {
@@ -92,7 +98,8 @@ export class FileStore implements DataStore, Terminates, Concatenates, DefersLen
     try {
       await handle.writeFile(JSON.stringify(info))
       if (this.#fsync) await handle.sync()
-      this.#remember(upload.id, stampOf(await handle.stat()), info)
+      // a new id has no data file yet (removal deletes the bytes before the info file)
+      this.#remember(upload.id, stampOf(await handle.stat()), info).dataSize = 0
       await handle.close()
     } catch (err) {
       await handle.close().catch(() => {})
@@ -105,15 +112,22 @@ export class FileStore implements DataStore, Terminates, Concatenates, DefersLen
 
   async get (id: string): Promise<UploadInfo> {
     const [{ info, mtime }, stats] = await Promise.all([this.#readInfo(id), this.#statData(id)])
+    const cached = this.#infoCache.get(id)
+    if (cached?.info === info) cached.dataSize = stats?.size ?? 0
     return toUploadInfo(info, offsetOf(info, stats?.size ?? 0), stats?.mtime ?? mtime)
   }
 
   /**
    * Writes are made by the holder of the upload's lock, after the `get` (or `create`) that
-   * checked the upload under that lock: the info cached then is current, so it is used as is.
+   * checked the upload under that lock: the info and data size cached then are current, so
+   * they are used as they are (the size is asked of the file only when not known).
    */
   async write (id: string, chunk: Chunk): Promise<number> {
-    const info = this.#infoCache.get(id)?.info ?? (await this.#readInfo(id)).info
+    const cached = this.#infoCache.get(id)
+    const info = cached?.info ?? (await this.#readInfo(id)).info
+    const known = cached?.dataSize
+    // whatever happens next, the size is known again only once this write has succeeded
+    if (cached !== undefined) delete cached.dataSize
     let handle: FileHandle
     try {
       handle = await open(this.#dataPath(id), constants.O_RDWR | constants.O_CREAT)
@@ -121,7 +135,10 @@ export class FileStore implements DataStore, Terminates, Concatenates, DefersLen
       throw notFoundOr(id, err)
     }
     try {
-      const { size } = await handle.stat()
+      let size = known ?? (await handle.stat()).size
+      // a size remembered from a read that raced with an earlier write may be behind: only the
+      // file itself can say the offset is wrong
+      if (known !== undefined && offsetOf(info, size) !== chunk.offset) size = (await handle.stat()).size
       const current = offsetOf(info, size)
       if (current !== chunk.offset) throw new OffsetMismatch(current, chunk.offset)
       if (size > chunk.offset) await handle.truncate(chunk.offset)
@@ -138,6 +155,8 @@ export class FileStore implements DataStore, Terminates, Concatenates, DefersLen
         }
         await this.#writeInfo(info)
       }
+      const after = this.#infoCache.get(id)
+      if (after !== undefined) after.dataSize = chunk.offset + written
       return written
     } finally {
       await handle.close()
@@ -272,14 +291,16 @@ export class FileStore implements DataStore, Terminates, Concatenates, DefersLen
     return { info, mtime: stats.mtime }
   }
 
-  #remember (id: string, stamp: string, info: InfoFile): void {
+  #remember (id: string, stamp: string, info: InfoFile): CachedInfo {
     if (this.#infoCache.size >= INFO_CACHE_SIZE) {
       // forget the oldest entry (a Map iterates in insertion order)
       const oldest = this.#infoCache.keys().next().value
       if (oldest !== undefined) this.#infoCache.delete(oldest)
     }
     this.#infoCache.delete(id)
-    this.#infoCache.set(id, { stamp, info })
+    const entry: CachedInfo = { stamp, info }
+    this.#infoCache.set(id, entry)
+    return entry
   }
 
   /** The data file's size and time, or `undefined` while no byte was written. */

@@ -1,4 +1,4 @@
-import { mkdtemp, readdir, rm, writeFile } from 'node:fs/promises'
+import { appendFile, mkdtemp, readdir, rm, writeFile } from 'node:fs/promises'
 import { tmpdir } from 'node:os'
 import { join } from 'node:path'
 import { Readable } from 'node:stream'
@@ -51,4 +51,29 @@ t.test('FileStore: files on disk across crashes', async (t) => {
 
   // ids that could name a path elsewhere are refused before anything is written
   await t.rejects(store.create({ id: '../x', size: 1, metadata: {} }), TypeError)
+})
+
+t.test('FileStore: a write trusts the size its get saw, and asks the file when they disagree', async (t) => {
+  const directory = await mkdtemp(join(tmpdir(), 'tus-file-store-'))
+  t.teardown(() => rm(directory, { recursive: true, force: true }))
+  const store = new FileStore({ directory })
+  const body = (text: string): Readable => Readable.from([Buffer.from(text)])
+
+  await store.create({ id: 'sized', size: 9, metadata: {} })
+  t.equal(await store.write('sized', { offset: 0, body: body('abc') }), 3, 'after create: no data file, size 0')
+  t.equal(await store.write('sized', { offset: 3, body: body('def') }), 3, 'after a write: its own end')
+  await t.rejects(store.write('sized', { offset: 2, body: body('x') }), { name: 'OffsetMismatch' }, 'a wrong offset is refused')
+
+  // a get that raced with a write remembered too small a size: the file is asked, the write goes on
+  t.equal((await store.get('sized')).offset, 6)
+  await appendFile(join(directory, 'sized'), 'gh')
+  t.equal(await store.write('sized', { offset: 8, body: body('i') }), 1)
+  t.equal(Buffer.concat(await (await store.read('sized')).toArray()).toString(), 'abcdefghi')
+
+  // a size forgotten by a failed write is asked again
+  await store.create({ id: 'failing', size: 4, metadata: {} })
+  const broken = new Readable({ read () { this.destroy(new Error('client went away')) } })
+  await store.write('failing', { offset: 0, body: broken }).catch(() => {})
+  t.equal(await store.write('failing', { offset: 0, body: body('wxyz') }), 4)
+  t.equal((await store.get('failing')).offset, 4)
 })
