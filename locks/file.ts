@@ -1,9 +1,13 @@
 /**
  * A locker that works across processes on one host, through lock files in a directory.
  *
- * - `<id>.lock` holds `{ pid, token }`. It is created with O_EXCL (creation fails if the name
- *   exists), then filled in. A lock whose process is gone is stale and is broken by the next
- *   waiter; so is one still empty after a few seconds (its owner died before writing to it).
+ * - `<id>.lock` is a symbolic link whose target is the holder's token, `<pid>.<tag>.<n>` (it
+ *   points nowhere: the link is only a name with a value). Creating it is one system call that
+ *   fails if the name exists, and the owner is written in the same step, so there is no moment
+ *   where a lock exists without one. Releasing it is two: read the link (still ours?) and remove
+ *   it. A lock whose process is gone is stale and is broken by the next waiter.
+ * - Lock files written by hand or by earlier versions (a regular file holding `{ pid, token }`)
+ *   are still understood; one left empty for a few seconds is abandoned.
  * - A waiter asks for release by creating `<id>.stop`. The holder notices it through a watch on
  *   the directory and gives the lock up; waiters notice the removal of `<id>.lock` the same way.
  *   A slow safety re-check (`recheckInterval`) covers file systems whose change events are lost.
@@ -13,7 +17,7 @@
  */
 import { randomBytes } from 'node:crypto'
 import { watch, type FSWatcher } from 'node:fs'
-import { mkdir, open, readdir, readFile, stat, unlink, writeFile, type FileHandle } from 'node:fs/promises'
+import { lstat, mkdir, readdir, readFile, readlink, symlink, unlink, writeFile } from 'node:fs/promises'
 import { join } from 'node:path'
 import { LocalQueue } from './local-queue.js'
 import { LockTimeout, whenAborted } from './locker.js'
@@ -80,7 +84,7 @@ export class FileLocker implements Locker {
     let wake: () => void = () => {}
     const listener = (): void => wake()
     this.#listeners.add(id, listener)
-    let handle: FileHandle | undefined
+    let acquired = false
     try {
       if (previous !== undefined) {
         const local = this.#held.get(id)
@@ -91,8 +95,8 @@ export class FileLocker implements Locker {
       for (;;) {
         if (options.signal.aborted) throw new LockTimeout(id, { cause: options.signal.reason })
         const changed = new Promise<void>((resolve) => { wake = resolve })
-        handle = await this.#tryAcquire(id, token)
-        if (handle !== undefined) break
+        acquired = await this.#tryAcquire(id, token)
+        if (acquired) break
         await this.#askToRelease(id)
         await Promise.race([changed, aborted.promise])
       }
@@ -103,7 +107,6 @@ export class FileLocker implements Locker {
       aborted.dispose()
       this.#listeners.remove(id, listener)
     }
-    const file = handle as FileHandle
     const held: Held = { token, onReleaseRequested: options.onReleaseRequested, asked: false }
     this.#held.set(id, held)
     const onStop = (): void => { this.#checkStop(id, held).catch(() => {}) }
@@ -123,16 +126,14 @@ export class FileLocker implements Locker {
         this.#listeners.remove(id, onStop)
         if (this.#held.get(id) === held) this.#held.delete(id)
         try {
-          // still our lock file (the same inode)? then remove it, and a release request if one came
-          const [mine, current] = await Promise.all([file.stat(), stat(this.#path(id, 'lock')).catch(() => undefined)])
-          if (current?.ino === mine.ino) {
+          // still our lock (our token)? then remove it, and a release request if one came
+          if (await readToken(this.#path(id, 'lock')) === token) {
             await Promise.all([
               held.asked ? unlinkIfPresent(this.#path(id, 'stop')) : undefined,
               unlinkIfPresent(this.#path(id, 'lock'))
             ])
           }
         } finally {
-          await file.close().catch(() => {})
           leave()
           this.#notify(id)
         }
@@ -155,47 +156,39 @@ export class FileLocker implements Locker {
   }
 
   /**
-   * Creates the lock file (`open` with O_EXCL: it exists or it doesn't, atomically); resolves
-   * with it, kept open while the lock is held (its inode identifies our lock), or `undefined`
-   * while someone else holds it.
+   * Creates the lock (a symbolic link holding our token: it exists or it doesn't, atomically);
+   * `false` while someone else holds it.
    */
-  async #tryAcquire (id: string, token: string): Promise<FileHandle | undefined> {
-    const path = this.#path(id, 'lock')
-    let handle: FileHandle
+  async #tryAcquire (id: string, token: string): Promise<boolean> {
     try {
-      handle = await open(path, 'wx')
+      await symlink(token, this.#path(id, 'lock'))
+      return true
     } catch (err) {
       if ((err as NodeJS.ErrnoException).code !== 'EEXIST') throw err
       await this.#breakIfStale(id)
-      return undefined
-    }
-    try {
-      await handle.write(JSON.stringify({ pid: process.pid, token }))
-      return handle
-    } catch (err) {
-      // a lock file we could not fill in would look held forever: take it back
-      await handle.close().catch(() => {})
-      await unlink(path).catch(() => {})
-      throw err
+      return false
     }
   }
 
   /**
-   * Breaks a lock whose process is gone, or one left empty (its owner died between creating
-   * and filling it in) for longer than any owner needs to write a few bytes.
+   * Breaks a lock whose process is gone, or one that names no owner (a regular lock file left
+   * empty: its owner died between creating and filling it in) for longer than any owner needs
+   * to write a few bytes.
    */
   async #breakIfStale (id: string): Promise<void> {
-    const owner = await this.#readOwner(id)
+    const path = this.#path(id, 'lock')
+    const owner = await readOwner(path)
     if (owner !== undefined) {
       if (isAlive(owner.pid)) return
-      const again = await this.#readOwner(id)
-      if (again?.token === owner.token) await unlinkIfPresent(this.#path(id, 'lock'))
+      const again = await readOwner(path)
+      if (again?.token === owner.token) await unlinkIfPresent(path)
       return
     }
-    const found = await stat(this.#path(id, 'lock')).catch(() => undefined)
-    if (found === undefined || Date.now() - found.mtimeMs < UNFILLED_LOCK_MS) return
-    const again = await stat(this.#path(id, 'lock')).catch(() => undefined)
-    if (again?.ino === found.ino && again.size === 0) await unlinkIfPresent(this.#path(id, 'lock'))
+    // no owner to ask about: a regular file still empty, or a link that names nobody
+    const found = await lstat(path).catch(() => undefined)
+    if (found === undefined || (found.isFile() && found.size > 0) || Date.now() - found.mtimeMs < UNFILLED_LOCK_MS) return
+    const again = await lstat(path).catch(() => undefined)
+    if (again?.ino === found.ino && again.size === found.size) await unlinkIfPresent(path)
   }
 
   async #askToRelease (id: string): Promise<void> {
@@ -215,17 +208,6 @@ export class FileLocker implements Locker {
       return
     }
     askOnce(held)
-  }
-
-  async #readOwner (id: string): Promise<{ pid: number, token: string } | undefined> {
-    try {
-      const value: unknown = JSON.parse(await readFile(this.#path(id, 'lock'), 'utf8'))
-      if (typeof value === 'object' && value !== null && typeof (value as { pid: unknown }).pid === 'number' &&
-        typeof (value as { token: unknown }).token === 'string') {
-        return value as { pid: number, token: string }
-      }
-    } catch {}
-    return undefined
   }
 
   #notify (id: string | undefined): void {
@@ -267,6 +249,43 @@ export class FileLocker implements Locker {
     })()
     await this.#ready
   }
+}
+
+/**
+ * The token a lock holds: the link's target, or `token` in a regular lock file; `undefined` when
+ * there is no lock or it cannot be read.
+ */
+async function readToken (path: string): Promise<string | undefined> {
+  try {
+    return await readlink(path)
+  } catch (err) {
+    if ((err as NodeJS.ErrnoException).code !== 'EINVAL') return undefined
+  }
+  return (await readLegacyOwner(path))?.token
+}
+
+/** Who holds a lock: the pid is the token's first part. */
+async function readOwner (path: string): Promise<{ pid: number, token: string } | undefined> {
+  let token: string
+  try {
+    token = await readlink(path)
+  } catch (err) {
+    return (err as NodeJS.ErrnoException).code === 'EINVAL' ? await readLegacyOwner(path) : undefined
+  }
+  const pid = Number(token.slice(0, token.indexOf('.')))
+  return Number.isInteger(pid) && pid > 0 ? { pid, token } : undefined
+}
+
+/** A regular lock file holding `{ pid, token }`. */
+async function readLegacyOwner (path: string): Promise<{ pid: number, token: string } | undefined> {
+  try {
+    const value: unknown = JSON.parse(await readFile(path, 'utf8'))
+    if (typeof value === 'object' && value !== null && typeof (value as { pid: unknown }).pid === 'number' &&
+      typeof (value as { token: unknown }).token === 'string') {
+      return value as { pid: number, token: string }
+    }
+  } catch {}
+  return undefined
 }
 
 /** One `unlink` (where `rm` would stat first); a missing file is fine. */

@@ -1,5 +1,5 @@
 import { spawnSync } from 'node:child_process'
-import { mkdtemp, readdir, readFile, rm, utimes, writeFile } from 'node:fs/promises'
+import { lutimes, mkdtemp, readdir, readFile, readlink, rm, symlink, utimes, writeFile } from 'node:fs/promises'
 import { tmpdir } from 'node:os'
 import { join } from 'node:path'
 import t from 'tap'
@@ -49,7 +49,7 @@ t.test('FileLocker breaks abandoned lock files, and only those', async (t) => {
   const old = new Date(Date.now() - 60_000)
   await utimes(join(directory, 'empty.lock'), old, old)
   const first = await locker.lock('empty', { signal: AbortSignal.timeout(2000), onReleaseRequested: noop })
-  t.match(JSON.parse(await readFile(join(directory, 'empty.lock'), 'utf8')), { pid: process.pid })
+  t.match(await readlink(join(directory, 'empty.lock')), new RegExp(`^${process.pid}\\.`), 'the lock is a link naming its holder')
   await first.unlock()
   await t.rejects(readFile(join(directory, 'empty.lock')), { code: 'ENOENT' }, 'unlock removes the lock file')
 
@@ -63,6 +63,38 @@ t.test('FileLocker breaks abandoned lock files, and only those', async (t) => {
   await writeFile(join(directory, 'live.lock'), JSON.stringify({ pid: process.ppid, token: 'y' }))
   await t.rejects(locker.lock('live', { signal: AbortSignal.timeout(300), onReleaseRequested: noop }), LockTimeout)
   t.ok(JSON.parse(await readFile(join(directory, 'live.lock'), 'utf8')).token === 'y', 'the live lock is untouched')
+
+  // the same with locks as this version writes them: links whose target is the holder's token
+  await symlink(`${Number(dead.stdout)}.gone.1`, join(directory, 'dead-link.lock'))
+  await (await locker.lock('dead-link', { signal: AbortSignal.timeout(2000), onReleaseRequested: noop })).unlock()
+  await symlink(`${process.ppid}.alive.1`, join(directory, 'live-link.lock'))
+  await t.rejects(locker.lock('live-link', { signal: AbortSignal.timeout(300), onReleaseRequested: noop }), LockTimeout)
+  t.equal(await readlink(join(directory, 'live-link.lock')), `${process.ppid}.alive.1`, 'the live link is untouched')
+
+  // a link that names nobody: respected while recent, broken once old
+  await symlink('garbage', join(directory, 'nameless.lock'))
+  await t.rejects(locker.lock('nameless', { signal: AbortSignal.timeout(300), onReleaseRequested: noop }), LockTimeout)
+  await lutimes(join(directory, 'nameless.lock'), old, old)
+  await (await locker.lock('nameless', { signal: AbortSignal.timeout(2000), onReleaseRequested: noop })).unlock()
+  t.notOk((await readdir(directory)).includes('nameless.lock'), 'and removed on unlock')
+})
+
+t.test('FileLocker leaves a lock that is no longer its own alone on unlock', async (t) => {
+  const directory = await mkdtemp(join(tmpdir(), 'tus-file-locker-'))
+  const locker = new FileLocker({ directory })
+  t.teardown(async () => { await locker.close(); await rm(directory, { recursive: true, force: true }) })
+  const held = await locker.lock('taken', { signal: AbortSignal.timeout(2000), onReleaseRequested: () => {} })
+  // someone broke it and took it (another host sharing the directory, say)
+  await rm(join(directory, 'taken.lock'))
+  await symlink('1.other.1', join(directory, 'taken.lock'))
+  await held.unlock()
+  t.equal(await readlink(join(directory, 'taken.lock')), '1.other.1', 'the other holder keeps its lock')
+  // and a legacy lock file that is not ours either
+  const again = await locker.lock('legacy', { signal: AbortSignal.timeout(2000), onReleaseRequested: () => {} })
+  await rm(join(directory, 'legacy.lock'))
+  await writeFile(join(directory, 'legacy.lock'), JSON.stringify({ pid: 1, token: 'other' }))
+  await again.unlock()
+  t.ok(JSON.parse(await readFile(join(directory, 'legacy.lock'), 'utf8')).token === 'other', 'the legacy lock stays')
 })
 
 t.test('FileLocker asks another process\'s holder to release through a .stop file', async (t) => {
