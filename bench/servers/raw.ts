@@ -12,6 +12,12 @@ import { join } from 'node:path'
 const [dir = './bench-raw', portText = '0'] = process.argv.slice(2)
 await mkdir(dir, { recursive: true })
 
+/**
+ * `RAW_BALLAST=n` keeps n small live objects (about 180 bytes each with their parts) for the
+ * server's lifetime: a heap the size of a framework's, to see what V8's collector makes of it.
+ */
+const ballast = Array.from({ length: Number(process.env.RAW_BALLAST ?? 0) }, (_, i) => ({ i, text: `x${i}`, pair: [i, i + 1], inner: { i } }))
+
 const server = createServer((req, res) => {
   const id = req.url?.split('/').pop() ?? ''
   if (req.method === 'POST') {
@@ -50,6 +56,7 @@ const server = createServer((req, res) => {
 server.requestTimeout = 0
 server.keepAliveTimeout = 60_000
 server.listen(Number(portText), '127.0.0.1', () => {
+  if (ballast.length > 0) process.stderr.write(`raw: ${ballast.length} ballast objects\n`)
   const address = server.address()
   process.stdout.write(`listening on http://127.0.0.1:${typeof address === 'object' && address !== null ? address.port : 0}/files/\n`)
 })
