@@ -127,7 +127,7 @@ export class FileLocker implements Locker {
         if (this.#held.get(id) === held) this.#held.delete(id)
         try {
           // still our lock (our token)? then remove it, and a release request if one came
-          if (await readToken(this.#path(id, 'lock')) === token) {
+          if ((await readOwner(this.#path(id, 'lock')))?.token === token) {
             await Promise.all([
               held.asked ? unlinkIfPresent(this.#path(id, 'stop')) : undefined,
               unlinkIfPresent(this.#path(id, 'lock'))
@@ -251,20 +251,7 @@ export class FileLocker implements Locker {
   }
 }
 
-/**
- * The token a lock holds: the link's target, or `token` in a regular lock file; `undefined` when
- * there is no lock or it cannot be read.
- */
-async function readToken (path: string): Promise<string | undefined> {
-  try {
-    return await readlink(path)
-  } catch (err) {
-    if ((err as NodeJS.ErrnoException).code !== 'EINVAL') return undefined
-  }
-  return (await readLegacyOwner(path))?.token
-}
-
-/** Who holds a lock: the pid is the token's first part. */
+/** Who holds a lock (the link's target, whose first part is the pid), or `undefined` when nobody can be named. */
 async function readOwner (path: string): Promise<{ pid: number, token: string } | undefined> {
   let token: string
   try {
