@@ -11,11 +11,12 @@ import { Agent, request } from 'node:http'
 import { tmpdir } from 'node:os'
 import { join } from 'node:path'
 import { parseArgs } from 'node:util'
-import { parseSize } from '../bin/flags.js'
+import { parseSize } from '../bin/units.js'
 
 const { values } = parseArgs({ options: { uploads: { type: 'string', default: '200' }, size: { type: 'string', default: '8MiB' } } })
 const uploads = Number(values.uploads)
-const size = parseSize('--size', values.size)
+const size = parseSize(values.size) ?? 0
+if (size === 0) throw new Error(`--size must be a size such as 8MiB, got "${values.size}"`)
 
 async function rssOf (pid: number): Promise<{ rss: number, peak: number }> {
   const status = await readFile(`/proc/${pid}/status`, 'utf8')

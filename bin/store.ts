@@ -55,7 +55,7 @@ export async function createStore (s3: S3Flags | undefined, directory: string, g
       bufferDirectory: s3.bufferDir
     })
   } catch (err) {
-    if (err instanceof RangeError || err instanceof TypeError) throw new FlagError(err.message.replace(/^S3Store: /, 'S3: '))
+    if (err instanceof RangeError || err instanceof TypeError) throw new FlagError(s3FlagMessage(err.message))
     throw err
   }
   const s3Store = store
@@ -88,4 +88,13 @@ async function createGcsStore (gcs: GcsFlags): Promise<CommandStore> {
     // tusd's gcsstore reports Type, Bucket and Key (the object name)
     storage: (id) => ({ Type: 'gcsstore', Bucket: gcs.bucket, Key: `${gcs.objectPrefix}${id}` })
   }
+}
+
+/** The S3 store's option names in its message, as the flags that set them. */
+const S3_OPTION_FLAGS: Readonly<Record<string, string>> = {
+  partSize: '--s3-part-size', minPartSize: '--s3-min-part-size', maxConcurrentPartUploads: '--s3-max-concurrent-part-uploads'
+}
+
+function s3FlagMessage (message: string): string {
+  return message.replace(/^S3Store: /, 'S3: ').replace(/"(\w+)"/g, (quoted, name: string) => S3_OPTION_FLAGS[name] ?? quoted)
 }

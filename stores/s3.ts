@@ -21,6 +21,7 @@ import {
   concatParts, countParts, isNotFound, isPreconditionFailed, objectContentType, partSizeFor,
   type PartCount, type Segment, type StoredPart
 } from './s3-layout.js'
+import { S3_DEFAULTS } from './s3-defaults.js'
 import { writeParts } from './s3-parts.js'
 import { OffsetMismatch, StoreFull, UploadExists, UploadNotFound, isComplete } from './store.js'
 import type {
@@ -132,8 +133,8 @@ export class S3Store implements DataStore, Terminates, Concatenates, DefersLengt
       responseChecksumValidation: 'WHEN_REQUIRED',
       ...options.s3
     })
-    const partSize = positive('partSize', options.partSize ?? 8 * MiB)
-    this.#minPartSize = options.equalParts === true ? partSize : positive('minPartSize', options.minPartSize ?? 5 * MiB)
+    const partSize = positive('partSize', options.partSize ?? S3_DEFAULTS.partSize)
+    this.#minPartSize = options.equalParts === true ? partSize : positive('minPartSize', options.minPartSize ?? S3_DEFAULTS.minPartSize)
     if (partSize < this.#minPartSize) throw new RangeError('S3Store: "partSize" must be at least "minPartSize"')
     const budget = positive('maxBufferedBytes', options.maxBufferedBytes ?? Math.max(64 * MiB, partSize))
     if (budget < partSize) throw new RangeError('S3Store: "maxBufferedBytes" must be at least "partSize"')
@@ -144,7 +145,7 @@ export class S3Store implements DataStore, Terminates, Concatenates, DefersLengt
     this.#maxParts = positive('maxParts', options.maxParts ?? 10_000)
     this.maxUploadSize = options.equalParts === true ? partSize * this.#maxParts : this.#maxPartSize * this.#maxParts
     this.#pool = new BufferPool(budget, options.bufferDirectory)
-    this.#slots = new Slots(positive('maxConcurrentPartUploads', options.maxConcurrentPartUploads ?? 8))
+    this.#slots = new Slots(positive('maxConcurrentPartUploads', options.maxConcurrentPartUploads ?? S3_DEFAULTS.maxConcurrentPartUploads))
   }
 
   /** How many bytes part buffers hold now, at most so far, and may hold. */

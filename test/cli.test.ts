@@ -6,7 +6,8 @@ import { readFile } from 'node:fs/promises'
 import { join } from 'node:path'
 import { setTimeout as sleep } from 'node:timers/promises'
 import t from 'tap'
-import { FlagError, parseDuration, parseFlags, parseSize, type CliConfig } from '../bin/flags.js'
+import { FlagError, parseFlags, type CliConfig } from '../bin/flags.js'
+import { formatDuration, formatSize, parseDuration, parseSize } from '../bin/units.js'
 import { tempDir } from './helpers/app.js'
 import { BUILT_COMMAND, runCommand, startServer } from './helpers/cli.js'
 import { rawRequest } from './helpers/http.js'
@@ -57,10 +58,14 @@ t.test('flags', async (t) => {
   t.throws(() => parseFlags(['--cors-allow-origin', '(']), FlagError)
   t.equal(parseFlags(['--help']), 'help')
   t.equal(parseFlags(['-v']), 'version')
-  t.equal(parseDuration('x', '1.5m', 0), 90_000)
-  t.equal(parseDuration('x', '2h', 0), 7_200_000)
-  t.equal(parseSize('x', '2GB'), 2e9)
-  t.equal(parseSize('x', '1 kib'), 1024)
+  t.equal(parseDuration('1.5m'), 90_000)
+  t.equal(parseDuration('2h'), 7_200_000)
+  t.equal(parseDuration('1d'), undefined)
+  t.equal(parseSize('2GB'), 2e9)
+  t.equal(parseSize('1 kib'), 1024)
+  t.equal(parseSize('99999999999TB'), undefined)
+  t.same([formatDuration(0), formatDuration(60_000), formatDuration(1500), formatDuration(7_200_000)], ['0', '1m', '1500ms', '2h'])
+  t.same([formatSize(0), formatSize(8 * 1024 * 1024), formatSize(5120), formatSize(1000)], ['0', '8MiB', '5KiB', '1000'])
   for (const bad of [['--port', '70000'], ['--port', 'x'], ['--base-path', 'files'], ['--max-size', '-1'],
     ['--max-size', '99999999999TB'], ['--network-timeout', '0'], ['--network-timeout', '1d'], ['--log-level', 'loud'],
     ['--upload-dir', ''], ['--nope'], ['extra']]) {

@@ -7,7 +7,8 @@ import { readdir, readFile } from 'node:fs/promises'
 import { dirname, join, relative, resolve } from 'node:path'
 import { fileURLToPath } from 'node:url'
 import t from 'tap'
-import { FLAG_OPTIONS, HELP, IMPLICIT_DEFAULTS, parseFlags } from '../bin/flags.js'
+import { defaultOf } from '../bin/flag-kit.js'
+import { FLAGS, HELP, parseFlags } from '../bin/flags.js'
 
 const root = fileURLToPath(new URL('../', import.meta.url))
 
@@ -31,9 +32,9 @@ function flagRows (markdown: string): Map<string, string> {
 
 t.test('docs/cli.md lists every flag of bin/flags.ts with its default', async (t) => {
   const rows = flagRows(await readFile(join(root, 'docs/cli.md'), 'utf8'))
-  const names = Object.keys(FLAG_OPTIONS)
+  const names = Object.keys(FLAGS)
   t.ok(names.length > 30, 'the flag definitions were found')
-  for (const name of names) {
+  for (const [name, spec] of Object.entries(FLAGS)) {
     const flag = `--${name}`
     const cell = rows.get(flag)
     if (cell === undefined) {
@@ -42,14 +43,14 @@ t.test('docs/cli.md lists every flag of bin/flags.ts with its default', async (t
     }
     t.match(HELP, new RegExp(`${flag}\\b`), `${flag} is in --help`)
     if (name === 'help' || name === 'version') continue
-    const definition: { type: string, default?: string | boolean } = FLAG_OPTIONS[name as keyof typeof FLAG_OPTIONS]
-    const value = definition.default ?? IMPLICIT_DEFAULTS[name]
-    if (value === false) {
+    const shown = defaultOf(spec)
+    if (spec.read.switch === true) {
       t.equal(cell, 'off', `${flag}: a switch, off by default`)
-    } else if (value === '') {
+    } else if (shown === '' || shown === 'none') {
       t.equal(cell, 'none', `${flag}: empty by default`)
-    } else if (typeof value === 'string') {
-      t.ok(cell.startsWith(`\`${value}\``), `${flag}: docs/cli.md gives the default \`${value}\` (found "${cell}")`)
+    } else if (shown !== undefined) {
+      t.ok(cell.startsWith(`\`${shown}\``), `${flag}: docs/cli.md gives the default \`${shown}\` (found "${cell}")`)
+      t.match(HELP, new RegExp(`${flag}[^\\n]*(\\n {20,}[^\\n]*)*\\(default ${shown.replace(/[.*+?^${}()|[\]\\]/g, '\\$&')}\\)`), `--help gives ${flag}'s default`)
     } else {
       // no default: the flag is off unless given; the cell says what that means (or nothing)
       t.notMatch(cell, /^`\d/, `${flag}: no number as a default it does not have (found "${cell}")`)
@@ -60,15 +61,12 @@ t.test('docs/cli.md lists every flag of bin/flags.ts with its default', async (t
   }
 })
 
-t.test('the implicit defaults are the ones the command applies', async (t) => {
+t.test('the defaults shown for flags applied elsewhere are the ones the command applies', async (t) => {
   const config = parseFlags([])
   if (typeof config === 'string') throw new Error('no config')
-  t.equal(config.locker, IMPLICIT_DEFAULTS.locker)
-  t.equal(config.redisUrl, IMPLICIT_DEFAULTS['redis-url'])
-  t.same(config.etcdUrls, [IMPLICIT_DEFAULTS['etcd-url']])
-  for (const name of ['s3-part-size', 's3-min-part-size', 's3-max-concurrent-part-uploads']) {
-    t.match(HELP, new RegExp(`--${name}[^\\n]*\\n?[^\\n]*\\(default ${IMPLICIT_DEFAULTS[name] ?? '?'}\\)`), `--help gives --${name}'s default`)
-  }
+  t.equal(config.locker, defaultOf(FLAGS.locker))
+  t.equal(config.redisUrl, defaultOf(FLAGS['redis-url']))
+  t.same(config.etcdUrls, [defaultOf(FLAGS['etcd-url'])])
 })
 
 /** Markdown files whose links are checked. */
