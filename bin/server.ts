@@ -5,7 +5,7 @@
  * tusd's hook transports when asked for.
  */
 import Fastify, { type FastifyInstance, type FastifyServerOptions } from 'fastify'
-import { collectDefaultMetrics, Registry } from 'prom-client'
+import { createRequire } from 'node:module'
 import { statSync } from 'node:fs'
 import { resolve } from 'node:path'
 import tus from '../plugin/index.js'
@@ -42,9 +42,9 @@ export async function buildServer (config: CliConfig): Promise<FastifyInstance> 
     app.addHook('onSend', hooks.onSend)
     app.addHook('onClose', async () => { await hooks?.close() })
   }
-  const registry = config.exposeMetrics ? new Registry() : undefined
+  // prom-client is loaded only with --expose-metrics
+  const registry = config.exposeMetrics ? await processMetrics() : undefined
   if (registry !== undefined) {
-    collectDefaultMetrics({ register: registry })
     app.get(config.metricsPath, async (_request, reply) => {
       reply.header('Content-Type', registry.contentType)
       return await registry.metrics()
@@ -78,9 +78,23 @@ export async function buildServer (config: CliConfig): Promise<FastifyInstance> 
   return app
 }
 
+/** A registry with the process's own metrics (CPU, memory, event loop …), for the tus metrics to join. */
+async function processMetrics (): Promise<import('prom-client').Registry> {
+  const { collectDefaultMetrics, Registry } = await import('prom-client')
+  const registry = new Registry()
+  collectDefaultMetrics({ register: registry })
+  return registry
+}
+
 /** JSON lines, or pino-pretty (in a worker thread) for `--log-format pretty`. */
 function logger (config: CliConfig): FastifyServerOptions['logger'] {
   if (config.logFormat === 'json') return { level: config.logLevel }
+  // an optional peer dependency: say so before pino's worker fails to find it
+  try {
+    createRequire(import.meta.url).resolve('pino-pretty')
+  } catch {
+    throw new FlagError('--log-format pretty needs the pino-pretty package: npm install pino-pretty')
+  }
   return {
     level: config.logLevel,
     transport: { target: 'pino-pretty', options: { translateTime: 'SYS:standard', ignore: 'pid,hostname' } }

@@ -13,7 +13,9 @@ import { Tus } from './tus.js'
 
 async function fastifyTus (app: FastifyInstance, input: TusPluginOptions): Promise<void> {
   const options = resolveOptions(input)
-  const tus = new Tus(options)
+  // prom-client is loaded only when metrics are on
+  const metrics = options.metrics === undefined ? undefined : new (await import('./metrics.js')).TusMetrics(options.metrics)
+  const tus = new Tus(options, metrics)
   app.decorate('tus', tus)
   // end bodies in flight before the server waits for their requests to finish
   app.addHook('preClose', async () => {
@@ -58,7 +60,8 @@ export * as errors from './errors.js'
 export { parseMetadata, serializeMetadata } from './headers.js'
 export { CHECKSUM_ALGORITHMS } from './checksum.js'
 export type { CorsOptions } from './cors.js'
-export { TusMetrics, STORE_OPERATIONS } from './metrics.js'
-export type { MetricsOptions } from './metrics.js'
+export type { TusMetrics } from './metrics.js'
+export { STORE_OPERATIONS } from './metrics-options.js'
+export type { MetricsOptions } from './metrics-options.js'
 export type { DataStore, UploadInfo, NewUpload, Chunk, Metadata } from '../stores/store.js'
 export type { Locker, Lock, LockOptions } from '../locks/locker.js'

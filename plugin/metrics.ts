@@ -12,65 +12,10 @@ import { Counter, Gauge, Histogram, Registry } from 'prom-client'
 import type { FastifyReply, FastifyRequest } from 'fastify'
 import type { DataStore } from '../stores/store.js'
 import { InvalidOption } from './errors.js'
-
-/** What the `metrics` option accepts besides `true`. */
-export interface MetricsOptions {
-  /** Where the metrics are registered. Default: a new `Registry`, as `app.tus.metrics.registry`. */
-  registry?: Registry
-  /** Prefix of every metric name. Default `tus_`. */
-  prefix?: string
-  /** Buckets (seconds) of the latency histograms. Default prom-client's (0.005 … 10). */
-  buckets?: number[]
-}
-
-export interface ResolvedMetrics {
-  registry: Registry
-  prefix: string
-  buckets: number[] | undefined
-}
-
-/** The operations of the store contract whose latency is measured. */
-export const STORE_OPERATIONS = ['create', 'get', 'write', 'remove', 'concat', 'declareLength', 'read', 'removeExpired'] as const
+import { STORE_OPERATIONS, type ResolvedMetrics } from './metrics-options.js'
 
 const METHODS = new Set(['OPTIONS', 'HEAD', 'GET', 'POST', 'PATCH', 'DELETE'])
 const CODE = /^[A-Z][A-Z0-9_]{0,63}$/
-const PREFIX = /^[a-zA-Z_:][a-zA-Z0-9_:]*$/
-
-/** Checks the `metrics` option; `undefined` when metrics are off. */
-export function resolveMetrics (value: unknown): ResolvedMetrics | undefined {
-  if (value === undefined || value === false) return undefined
-  if (value === true) return { registry: new Registry(), prefix: 'tus_', buckets: undefined }
-  if (typeof value !== 'object' || value === null || Array.isArray(value)) {
-    throw new InvalidOption('metrics', 'must be true, false or { registry, prefix, buckets }')
-  }
-  const given = value as Record<string, unknown>
-  for (const key of Object.keys(given)) {
-    if (key !== 'registry' && key !== 'prefix' && key !== 'buckets') throw new InvalidOption(`metrics.${key}`, 'is not an option of metrics')
-  }
-  const { registry, prefix, buckets } = given
-  if (registry !== undefined && !isRegistry(registry)) throw new InvalidOption('metrics.registry', 'must be a prom-client Registry')
-  if (prefix !== undefined && (typeof prefix !== 'string' || (prefix !== '' && !PREFIX.test(prefix)))) {
-    throw new InvalidOption('metrics.prefix', `must be a Prometheus metric name prefix such as "tus_" (got ${JSON.stringify(prefix)})`)
-  }
-  if (buckets !== undefined) {
-    const ok = Array.isArray(buckets) && buckets.length > 0 &&
-      buckets.every((bucket, i) => typeof bucket === 'number' && Number.isFinite(bucket) && bucket > 0 && (i === 0 || bucket > (buckets[i - 1] as number)))
-    if (!ok) throw new InvalidOption('metrics.buckets', 'must be a non-empty list of increasing positive numbers (seconds)')
-  }
-  return {
-    registry: (registry as Registry | undefined) ?? new Registry(),
-    prefix: (prefix as string | undefined) ?? 'tus_',
-    buckets: buckets === undefined ? undefined : [...(buckets as number[])]
-  }
-}
-
-function isRegistry (value: unknown): value is Registry {
-  if (value instanceof Registry) return true
-  // a Registry from another copy of prom-client
-  const candidate = value as Partial<Registry> | null
-  return typeof candidate === 'object' && candidate !== null &&
-    typeof candidate.getSingleMetric === 'function' && typeof candidate.registerMetric === 'function' && typeof candidate.metrics === 'function'
-}
 
 type Metric = Counter<string> | Gauge<string> | Histogram<string>
 
@@ -98,7 +43,7 @@ export class TusMetrics {
   readonly storeDuration: Histogram<'operation' | 'outcome'>
 
   constructor ({ registry, prefix, buckets }: ResolvedMetrics) {
-    this.registry = registry
+    this.registry = registry ?? new Registry()
     this.prefix = prefix
     const histogramBuckets = buckets === undefined ? {} : { buckets }
     this.requests = this.#metric(Counter, 'requests_total', 'tus requests answered, by method and route (collection or upload)', ['method', 'route'])

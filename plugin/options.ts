@@ -13,7 +13,7 @@ import { isDataStore, type DataStore } from '../stores/store.js'
 import { InvalidOption } from './errors.js'
 import { resolveCors, type CorsOptions, type ResolvedCors } from './cors.js'
 import { HOOK_NAMES, type HookName, type HooksOption } from './hooks.js'
-import { resolveMetrics, type MetricsOptions, type ResolvedMetrics } from './metrics.js'
+import { resolveMetrics, type MetricsOptions, type ResolvedMetrics } from './metrics-options.js'
 
 export const DataOptionsSchema = Type.Object({
   /** URL path of the upload collection. Default `/files/`. */

@@ -15,7 +15,7 @@ import type { DataStore, UploadInfo } from '../stores/store.js'
 import type { EndReason, StopReason, UploadBody } from './body.js'
 import * as errors from './errors.js'
 import { HookRegistry, HOOK_NAMES, type Action, type HookName, type TusHooks } from './hooks.js'
-import { TusMetrics } from './metrics.js'
+import type { TusMetrics } from './metrics.js'
 import type { ResolvedOptions } from './options.js'
 
 /** Upload ids the plugin accepts in URLs and from `generateId`. */
@@ -101,10 +101,10 @@ export class Tus extends EventEmitter<TusEvents> {
   /** Reads of an upload (HEAD) still waiting for its lock, shared by the requests that join them. */
   readonly #waitingReads = new Map<string, Promise<UploadInfo>>()
 
-  constructor (options: Readonly<ResolvedOptions>) {
+  constructor (options: Readonly<ResolvedOptions>, metrics?: TusMetrics) {
     super()
     this.options = options
-    this.metrics = options.metrics === undefined ? undefined : new TusMetrics(options.metrics)
+    this.metrics = metrics
     this.store = this.metrics === undefined ? options.store : this.metrics.instrument(options.store)
     this.basePath = options.path
     this.extensions = Object.freeze(listExtensions(options))
