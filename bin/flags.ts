@@ -19,6 +19,7 @@ export interface CliConfig {
   disableTermination: boolean
   disableDownload: boolean
   disableConcatenation: boolean
+  maxConcatParts: number
   /** Do not speak the IETF Resumable Uploads draft (`--disable-ietf-draft`). */
   disableIetfDraft: boolean
   /** Do not send the draft's 104 interim responses (`--disable-ietf-104`), e.g. behind nginx. */
@@ -111,6 +112,7 @@ export const FLAG_OPTIONS = {
   'disable-termination': { type: 'boolean', default: false },
   'disable-download': { type: 'boolean', default: false },
   'disable-concatenation': { type: 'boolean', default: false },
+  'max-concat-parts': { type: 'string', default: '100' },
   'disable-ietf-draft': { type: 'boolean', default: false },
   'disable-ietf-104': { type: 'boolean', default: false },
   expiration: { type: 'string', default: '0' },
@@ -186,6 +188,7 @@ A tus resumable upload server (tus 1.0.0) on Fastify.
   --disable-termination       do not offer DELETE
   --disable-download          do not offer GET downloads
   --disable-concatenation     do not offer concatenation (parallel uploads)
+  --max-concat-parts N        most partial uploads one final upload may name, 1-10000 (default 100)
   --disable-ietf-draft        do not speak the IETF Resumable Uploads draft (interop versions 3-8)
   --disable-ietf-104          speak the draft without its 104 interim responses (for proxies such as nginx)
   --expiration DURATION       unfinished uploads expire after this long without activity; 0 = never (default 0)
@@ -318,6 +321,7 @@ export function parseFlags (argv: string[]): CliConfig | 'help' | 'version' {
     disableTermination: values['disable-termination'],
     disableDownload: values['disable-download'],
     disableConcatenation: values['disable-concatenation'],
+    maxConcatParts: parseConcatParts(values['max-concat-parts']),
     disableIetfDraft: values['disable-ietf-draft'],
     disableIetf104: values['disable-ietf-104'],
     expiration: parseDuration('--expiration', values.expiration, 0),
@@ -460,6 +464,12 @@ function hookEvents (value: string): HookType[] {
 
 function list (value: string): string[] {
   return value.split(',').map((item) => item.trim()).filter((item) => item !== '')
+}
+
+function parseConcatParts (value: string): number {
+  const count = parseCount('--max-concat-parts', value)
+  if (count < 1 || count > 10_000) throw new FlagError(`--max-concat-parts must be between 1 and 10000, got "${value}"`)
+  return count
 }
 
 function parseCount (flag: string, value: string): number {

@@ -9,7 +9,8 @@ import type { FastifyRequest } from 'fastify'
 import type { Metadata, UploadInfo } from '../stores/store.js'
 
 /** What a request does to an upload, as `authorize` sees it. */
-export type Action = 'create' | 'head' | 'patch' | 'get' | 'delete'
+/** `concat`: a final upload names this (partial) upload, whose bytes it will copy. */
+export type Action = 'create' | 'head' | 'patch' | 'get' | 'delete' | 'concat'
 
 /** The upload `preCreate` sees: what the client asked for, under the id it will get. */
 export interface UploadDraft {

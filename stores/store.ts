@@ -8,7 +8,11 @@ import type { Readable } from 'node:stream'
 
 export type Metadata = Record<string, string>
 
-export type Concat = { kind: 'partial' } | { kind: 'final', parts: string[] }
+/**
+ * A final upload's `value` is the `Upload-Concat` header as the client sent it, echoed on HEAD
+ * (absent in infos written before it was kept: HEAD then lists the parts' URLs).
+ */
+export type Concat = { kind: 'partial' } | { kind: 'final', parts: string[], value?: string }
 
 /** What a store knows about one upload. */
 export interface UploadInfo {
