@@ -40,8 +40,9 @@ interface Creation {
 }
 
 async function create (tus: Tus, request: FastifyRequest, reply: FastifyReply, { concat, size, withBody }: Creation): Promise<void> {
-  const metadata = parseMetadata(header(request.headers, 'upload-metadata'))
-  const { info, received } = await createUpload(tus, request, { concat, size, withBody, metadata }, async (info, session) => {
+  const binaryMetadata: Metadata = Object.create(null) as Metadata
+  const metadata = parseMetadata(header(request.headers, 'upload-metadata'), binaryMetadata)
+  const { info, received } = await createUpload(tus, request, { concat, size, withBody, metadata, binaryMetadata }, async (info, session) => {
     return { info, received: withBody ? await receive(tus, request, session, info) : undefined }
   })
   reply.header('Location', tus.location(request, info.id))
@@ -66,6 +67,8 @@ async function create (tus: Tus, request: FastifyRequest, reply: FastifyReply, {
 
 export interface NewUploadRequest extends Creation {
   metadata: Metadata
+  /** Base64 of the metadata values that are not UTF-8 (empty or absent when there are none). */
+  binaryMetadata?: Metadata
   /** The dialect tells the client the upload's URL before the response (the draft's 104). */
   announced?: boolean
 }
@@ -79,11 +82,12 @@ export interface NewUploadRequest extends Creation {
  * response goes without: a random id, no body, no 104 and no postCreate hook or event listener.
  */
 export async function createUpload<T> (tus: Tus, request: FastifyRequest, creation: NewUploadRequest, work: (info: UploadInfo, session: UploadSession) => Promise<T>): Promise<T> {
-  const { concat, size, withBody, metadata } = creation
+  const { concat, size, withBody, metadata, binaryMetadata } = creation
   if (withBody && tus.closing) throw new errors.ServerShutdown()
 
   const generated = await newId(tus, request)
   let draft: UploadDraft = { id: generated, metadata }
+  if (binaryMetadata !== undefined && Object.keys(binaryMetadata).length > 0) draft.binaryMetadata = binaryMetadata
   if (size !== undefined) draft.size = size
   if (concat !== undefined) draft.concat = concat
   let hookLimit: number | undefined

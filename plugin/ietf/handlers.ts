@@ -78,9 +78,12 @@ function lengthField (request: FastifyRequest): number | undefined {
 
 const FILENAME = /(?:^|;)\s*filename\s*=\s*(?:"((?:[^"\\]|\\.)*)"|([^;\s]+))/i
 
-/** Metadata of a draft creation: `Upload-Metadata` (tus-js-client sends it), the media type and file name. */
-function draftMetadata (request: FastifyRequest): Metadata {
-  const metadata = parseMetadata(header(request.headers, 'upload-metadata'))
+/**
+ * Metadata of a draft creation: `Upload-Metadata` (tus-js-client sends it), the media type and
+ * file name; values that are not UTF-8 also go to `binary`.
+ */
+function draftMetadata (request: FastifyRequest, binary: Metadata): Metadata {
+  const metadata = parseMetadata(header(request.headers, 'upload-metadata'), binary)
   const type = mediaType(request.headers['content-type'])
   if (type !== undefined && type !== PARTIAL_UPLOAD && metadata.filetype === undefined) {
     metadata.filetype = (request.headers['content-type'] as string).trim()
@@ -110,7 +113,8 @@ export const draftCreate: DraftHandler = async (tus, request, reply, rules) => {
   }
   const withBody = hasBody(request)
   const announced = tus.options.ietfInformational
-  const creation = { concat: undefined, size, withBody, metadata: draftMetadata(request), announced }
+  const binaryMetadata: Metadata = Object.create(null) as Metadata
+  const creation = { concat: undefined, size, withBody, metadata: draftMetadata(request, binaryMetadata), binaryMetadata, announced }
   // the 104 tells the client the URL while this request still holds the upload's lock: a resume
   // (HEAD, then PATCH at the offset) interrupts the body here, as it would a PATCH
   const { info, failure } = await createUpload(tus, request, creation, async (created, session) => {
