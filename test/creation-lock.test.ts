@@ -119,3 +119,20 @@ t.test('a postCreate hook that waits for a request on the new upload waits for t
   const head = await app.inject({ method: 'HEAD', url: path, headers: TUS })
   t.equal(head.headers['upload-offset'], String(offset), 'the creation\'s answer is the truth')
 })
+
+t.test('a creation under a chosen id that is taken does not interrupt that upload\'s body', async (t) => {
+  const { app } = await buildApp(t, { hooks: { preCreate: (request) => ({ id: request.headers['x-id'] as string }) } })
+  await app.listen({ port: 0, host: '127.0.0.1' })
+  const first = await app.inject({ method: 'POST', url: '/files/', headers: { ...TUS, 'x-id': 'taken', 'upload-length': '8' } })
+  t.equal(first.statusCode, 201)
+  const patch = rawRequest(portOf(app), 'PATCH', '/files/taken', { ...TUS, 'Content-Type': OCTET, 'Upload-Offset': '0', 'Content-Length': '8' })
+  patch.write('abcd')
+  await sleep(100)
+  const again = await app.inject({ method: 'POST', url: '/files/', headers: { ...TUS, 'x-id': 'taken', 'upload-length': '8' } })
+  t.equal(again.statusCode, 500, 'an id collision is the application\'s bug: a generic 500')
+  t.equal(again.json().code, 'ERR_INTERNAL_SERVER_ERROR')
+  patch.write('efgh')
+  const answer = await patch.response
+  t.equal(answer?.status, 204, 'the body in flight was not interrupted')
+  t.equal(answer?.headers['upload-offset'], '8')
+})

@@ -6,7 +6,7 @@
  */
 import { randomUUID } from 'node:crypto'
 import type { FastifyReply, FastifyRequest } from 'fastify'
-import { canConcat, canDeferLength, isComplete, type Concat, type Metadata, type NewUpload, type UploadInfo } from '../../stores/store.js'
+import { canConcat, canDeferLength, isComplete, UploadExists, UploadNotFound, type Concat, type Metadata, type NewUpload, type UploadInfo } from '../../stores/store.js'
 import { contentLength, hasTusBody, requireVersion } from '../checks.js'
 import * as errors from '../errors.js'
 import { parseConcat, withParts } from '../concat.js'
@@ -114,9 +114,21 @@ export async function createUpload<T> (tus: Tus, request: FastifyRequest, creati
     await tus.notify(request, 'postCreate', info)
     return await work(info, session)
   }
-  const known = withBody || creation.announced === true || tus.options.generateId !== undefined || upload.id !== generated ||
-    tus.hooks.has('postCreate') || tus.listenerCount('upload-created') > 0
+  const chosen = tus.options.generateId !== undefined || upload.id !== generated
+  // an id that may already be taken: refuse before asking its holder to let go of the lock
+  if (chosen) await refuseExisting(tus, upload.id)
+  const known = chosen || withBody || creation.announced === true || tus.hooks.has('postCreate') || tus.listenerCount('upload-created') > 0
   return known ? await tus.withLock(request, upload.id, make) : await tus.withSession(request, make)
+}
+
+async function refuseExisting (tus: Tus, id: string): Promise<void> {
+  try {
+    await tus.store.get(id)
+  } catch (err) {
+    if (err instanceof UploadNotFound) return
+    throw err
+  }
+  throw new UploadExists(id)
 }
 
 /** The declared length, or `undefined` for a deferred one; every malformed combination is a 400. */
