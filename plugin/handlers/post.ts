@@ -1,8 +1,9 @@
 /**
  * POST on the collection: `creation`, `creation-defer-length` and `creation-with-upload`.
  * and `concatenation` (partial and final uploads). Order: authorize (before anything is named
- * or sized), header checks, preCreate, create (a final one is filled from its parts while they
- * are locked), postCreate, the body, and preFinish if that completed the upload.
+ * or sized; for a final upload also each part, as 'concat'), header checks, preCreate, the new
+ * id's lock, create (a final one is filled from its parts while they are locked), postCreate,
+ * the body, unlock, and preFinish if that completed the upload.
  */
 import { randomUUID } from 'node:crypto'
 import type { FastifyReply, FastifyRequest } from 'fastify'
