@@ -182,16 +182,18 @@ export function duration (fallback: number, min: number): Reader<number> {
   }
 }
 
-/** A whole number, at least `min`. */
-export function count (fallback: number, min?: number): Reader<number>
-export function count (fallback?: undefined, min?: number): Reader<number | undefined>
-export function count (fallback?: number, min = 0): Reader<number | undefined> {
+/** A whole number from `min` to `max`. */
+export function count (fallback: number, min?: number, max?: number): Reader<number>
+export function count (fallback?: undefined, min?: number, max?: number): Reader<number | undefined>
+export function count (fallback?: number, min = 0, max = Number.MAX_SAFE_INTEGER): Reader<number | undefined> {
   return {
     read: (value, flag) => {
       if (value === undefined) return fallback
       if (!/^\d+$/.test(value.trim())) throw new FlagError(`${flag} must be a whole number, got "${value}"`)
       const number = Number(value.trim())
-      if (number < min) throw new FlagError(`${flag} must be at least ${min}, got "${value}"`)
+      if (number < min || number > max) {
+        throw new FlagError(max === Number.MAX_SAFE_INTEGER ? `${flag} must be at least ${min}, got "${value}"` : `${flag} must be between ${min} and ${max}, got "${value}"`)
+      }
       return number
     },
     ...(fallback === undefined ? {} : { shown: String(fallback) })

@@ -106,6 +106,13 @@ export const FLAGS = {
   'disable-termination': flag({ to: 'disableTermination', section: 'main', help: 'do not offer DELETE', read: toggle }),
   'disable-download': flag({ to: 'disableDownload', section: 'main', help: 'do not offer GET downloads', read: toggle }),
   'disable-concatenation': flag({ to: 'disableConcatenation', section: 'main', help: 'do not offer concatenation (parallel uploads)', read: toggle }),
+  'max-concat-parts': flag({
+    to: 'maxConcatParts',
+    section: 'main',
+    arg: 'N',
+    help: `most partial uploads one final upload may name, 1-${plugin.maxConcatParts.maximum}`,
+    read: count(plugin.maxConcatParts.default, plugin.maxConcatParts.minimum, plugin.maxConcatParts.maximum)
+  }),
   'disable-ietf-draft': flag({ to: 'disableIetfDraft', section: 'main', help: 'do not speak the IETF Resumable Uploads draft (interop versions 3-8)', read: toggle }),
   'disable-ietf-104': flag({ to: 'disableIetf104', section: 'main', help: 'speak the draft without its 104 interim responses (for proxies such as nginx)', read: toggle }),
   expiration: flag({

@@ -64,6 +64,7 @@ export async function buildServer (config: CliConfig): Promise<FastifyInstance> 
     disableTermination: config.disableTermination,
     disableDownload: config.disableDownload,
     disableConcatenation: config.disableConcatenation,
+    maxConcatParts: config.maxConcatParts,
     ietfDraft: !config.disableIetfDraft,
     ietfInformational: !config.disableIetf104,
     expiration: config.expiration,

@@ -5,7 +5,7 @@
  * - `preCreate` stamps the upload with its owner (whatever the client put in its metadata) and
  *   gives it the owner's size limit (413 beyond it);
  * - `authorize` lets only the owner touch an upload afterwards: HEAD, PATCH, GET, DELETE (403),
- *   and `preCreate` lets a final upload (concatenation) combine only the owner's own parts;
+ *   and name it as a part of a final upload (concatenation, action 'concat');
  * - `onUploadComplete` moves the finished file to `completed/<user>/<id>-<filename>`.
  *
  * Run: npx tsx examples/auth-hooks.ts, then for instance
@@ -59,20 +59,14 @@ await app.register(tus, {
   store,
   locker: new FileLocker({ directory: uploads }),
   hooks: {
-    // every request, before anything is read or locked
+    // every request, before anything is locked; for a final upload also once per part ('concat')
     authorize: (request, upload) => {
       const user = userOf(request)
       if (upload !== undefined && upload.metadata.owner !== user.name) throw new Forbidden()
     },
     // the owner is the authenticated user, not what the client claims
-    preCreate: async (request, upload) => {
+    preCreate: (request) => {
       const user = userOf(request)
-      // concatenation: a final upload may only combine the user's own partial uploads
-      if (upload.concat?.kind === 'final') {
-        for (const part of upload.concat.parts) {
-          if ((await store.get(part)).metadata.owner !== user.name) throw new Forbidden()
-        }
-      }
       return { metadata: { owner: user.name }, maxSize: user.maxSize }
     },
     // after the response that completed the upload: move the file out of the upload area

@@ -19,8 +19,20 @@ export function parseConcat (tus: Tus, request: FastifyRequest): Concat | undefi
   if (!value.startsWith('final;')) throw new errors.InvalidConcat('must be "partial" or "final;<url> <url> …"')
   const urls = value.slice('final;'.length).trim().split(/ +/).filter((url) => url !== '')
   if (urls.length === 0) throw new errors.InvalidConcat('names no partial uploads')
-  return { kind: 'final', parts: urls.map((url) => idFromUrl(tus, url)) }
+  // HEAD echoes the value: keep it within the header size proxies commonly allow
+  if (Buffer.byteLength(value) > MAX_CONCAT_HEADER) throw new errors.InvalidConcat(`is longer than ${MAX_CONCAT_HEADER} bytes`)
+  if (urls.length > tus.options.maxConcatParts) throw new errors.ConcatTooManyParts(tus.options.maxConcatParts)
+  const parts = urls.map((url) => idFromUrl(tus, url))
+  const seen = new Set<string>()
+  for (const id of parts) {
+    if (seen.has(id)) throw new errors.ConcatDuplicatePart(id)
+    seen.add(id)
+  }
+  return { kind: 'final', parts, value }
 }
+
+/** The longest `Upload-Concat` value accepted (and so echoed on HEAD). */
+export const MAX_CONCAT_HEADER = 8192
 
 function idFromUrl (tus: Tus, url: string): string {
   let path: string
@@ -55,8 +67,9 @@ export async function withParts<T> (tus: Tus, request: FastifyRequest, parts: st
   return await lockNext(0)
 }
 
-/** `Upload-Concat` as HEAD echoes it. */
+/** `Upload-Concat` as HEAD echoes it: as received (older infos: the parts' URLs). */
 export function concatHeader (tus: Tus, request: FastifyRequest, concat: Concat): string {
   if (concat.kind === 'partial') return 'partial'
+  if (concat.value !== undefined) return concat.value
   return `final;${concat.parts.map((id) => tus.location(request, id)).join(' ')}`
 }

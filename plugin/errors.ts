@@ -21,6 +21,8 @@ export const InvalidChecksum = createError('ERR_INVALID_CHECKSUM', 'Upload-Check
 export const UnsupportedChecksumAlgorithm = createError('ERR_UNSUPPORTED_CHECKSUM_ALGORITHM', 'Checksum algorithm %s is not supported', 400)
 export const ChecksumMismatch = createError('ERR_CHECKSUM_MISMATCH', 'The chunk does not match Upload-Checksum; it was discarded', 460)
 export const InvalidConcat = createError('ERR_INVALID_CONCAT', 'Upload-Concat %s', 400)
+export const ConcatDuplicatePart = createError('ERR_CONCAT_DUPLICATE_PART', 'Upload-Concat names the partial upload %s more than once', 400)
+export const ConcatTooManyParts = createError('ERR_CONCAT_TOO_MANY_PARTS', 'Upload-Concat names more than %s partial uploads', 400)
 
 /* The IETF draft dialect (plugin/ietf/) */
 export const InvalidUploadComplete = createError('ERR_INVALID_UPLOAD_COMPLETE', '%s must be ?0 or ?1', 400)

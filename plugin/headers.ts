@@ -36,8 +36,12 @@ const BASE64 = /^(?:[A-Za-z0-9+/]{4})*(?:[A-Za-z0-9+/]{2}==|[A-Za-z0-9+/]{3}=)?$
 const KEY = /^[\x21-\x2B\x2D-\x7E]+$/ // printable ASCII without space and comma
 const utf8 = new TextDecoder('utf-8', { fatal: true })
 
-/** Parses `Upload-Metadata`; throws `ERR_INVALID_METADATA` (400) on anything malformed. */
-export function parseMetadata (value: string | undefined): Metadata {
+/**
+ * Parses `Upload-Metadata`; throws `ERR_INVALID_METADATA` (400) on anything malformed. A value
+ * may be any bytes (tus 1.0): one that is not UTF-8 is decoded leniently (each invalid sequence
+ * becomes U+FFFD) and, when `binary` is given, its exact bytes are added there as base64.
+ */
+export function parseMetadata (value: string | undefined, binary?: Metadata): Metadata {
   // no prototype: a key such as "__proto__" is just a key
   const metadata: Metadata = Object.create(null) as Metadata
   if (value === undefined || value.trim() === '') return metadata
@@ -50,18 +54,33 @@ export function parseMetadata (value: string | undefined): Metadata {
     if (Object.hasOwn(metadata, key)) throw new InvalidMetadata(`key "${key}" appears twice`)
     const encoded = parts[1] ?? ''
     if (!BASE64.test(encoded)) throw new InvalidMetadata(`the value of "${key}" is not base64`)
+    const bytes = Buffer.from(encoded, 'base64')
     try {
-      metadata[key] = utf8.decode(Buffer.from(encoded, 'base64'))
+      metadata[key] = utf8.decode(bytes)
     } catch {
-      throw new InvalidMetadata(`the value of "${key}" is not UTF-8`)
+      metadata[key] = bytes.toString('utf8')
+      if (binary !== undefined) binary[key] = encoded
     }
   }
   return metadata
 }
 
-/** Serialises metadata for `Upload-Metadata`; an empty value is sent as the bare key. */
-export function serializeMetadata (metadata: Metadata): string {
+/**
+ * Serialises metadata for `Upload-Metadata`; an empty value is sent as the bare key. A key in
+ * `binary` (base64 of the exact bytes of a value that is not UTF-8) is sent with those bytes.
+ */
+export function serializeMetadata (metadata: Metadata, binary?: Metadata): string {
   return Object.entries(metadata)
-    .map(([key, value]) => value === '' ? key : `${key} ${Buffer.from(value, 'utf8').toString('base64')}`)
+    .map(([key, value]) => {
+      const encoded = binary !== undefined && Object.hasOwn(binary, key) ? binary[key] : Buffer.from(value, 'utf8').toString('base64')
+      return encoded === '' ? key : `${key} ${encoded}`
+    })
     .join(',')
+}
+
+/** The exact bytes of a metadata value (also one that is not UTF-8); `undefined` if the key is absent. */
+export function metadataBytes (upload: { metadata: Metadata, binaryMetadata?: Metadata }, key: string): Buffer | undefined {
+  const binary = upload.binaryMetadata
+  if (binary !== undefined && Object.hasOwn(binary, key)) return Buffer.from(binary[key] as string, 'base64')
+  return Object.hasOwn(upload.metadata, key) ? Buffer.from(upload.metadata[key] as string, 'utf8') : undefined
 }

@@ -9,13 +9,16 @@ import type { FastifyRequest } from 'fastify'
 import type { Metadata, UploadInfo } from '../stores/store.js'
 
 /** What a request does to an upload, as `authorize` sees it. */
-export type Action = 'create' | 'head' | 'patch' | 'get' | 'delete'
+/** `concat`: a final upload names this (partial) upload, whose bytes it will copy. */
+export type Action = 'create' | 'head' | 'patch' | 'get' | 'delete' | 'concat'
 
 /** The upload `preCreate` sees: what the client asked for, under the id it will get. */
 export interface UploadDraft {
   id: string
   size?: number
   metadata: Metadata
+  /** Values of `metadata` that are not UTF-8, as base64 of their exact bytes (see `metadataBytes`). */
+  binaryMetadata?: Metadata
   concat?: UploadInfo['concat']
 }
 
@@ -104,10 +107,12 @@ export class HookRegistry {
 export async function runPreCreate (registry: HookRegistry, request: FastifyRequest, draft: UploadDraft): Promise<{ draft: UploadDraft, maxSize: number | undefined }> {
   let maxSize: number | undefined
   for (const fn of registry.list('preCreate')) {
-    const result = await fn(request, { ...draft, metadata: { ...draft.metadata } })
+    const copy = { ...draft, metadata: { ...draft.metadata } }
+    if (draft.binaryMetadata !== undefined) copy.binaryMetadata = { ...draft.binaryMetadata }
+    const result = await fn(request, copy)
     if (result === undefined || result === null) continue
     if (result.id !== undefined) draft = { ...draft, id: result.id }
-    if (result.metadata !== undefined) draft = { ...draft, metadata: mergeMetadata(draft.metadata, result.metadata) }
+    if (result.metadata !== undefined) draft = withMetadata(draft, mergeMetadata(draft.metadata, result.metadata))
     if (result.maxSize !== undefined) {
       if (!Number.isSafeInteger(result.maxSize) || result.maxSize < 0) {
         throw new TypeError(`preCreate returned an invalid maxSize ${String(result.maxSize)}`)
@@ -116,6 +121,17 @@ export async function runPreCreate (registry: HookRegistry, request: FastifyRequ
     }
   }
   return { draft, maxSize }
+}
+
+/** The draft with new metadata: a value that is not UTF-8 keeps its bytes while its text is left as it was. */
+function withMetadata (draft: UploadDraft, metadata: Metadata): UploadDraft {
+  const { binaryMetadata: binary, ...rest } = draft
+  if (binary === undefined) return { ...rest, metadata }
+  const kept: Metadata = Object.create(null) as Metadata
+  for (const [key, bytes] of Object.entries(binary)) {
+    if (Object.hasOwn(metadata, key) && metadata[key] === draft.metadata[key]) kept[key] = bytes
+  }
+  return Object.keys(kept).length > 0 ? { ...rest, metadata, binaryMetadata: kept } : { ...rest, metadata }
 }
 
 /** `base` with `changes` merged in; a `null` value removes the key. */

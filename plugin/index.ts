@@ -57,7 +57,7 @@ export type { TusEvents, UploadEvent, ProgressEvent, ChunkEvent, LockWaitEvent }
 export type { Action, TusHooks, HookName, HooksOption, PreCreateResult, PreFinishResult, Progress, UploadDraft } from './hooks.js'
 export type { TusPluginOptions, DataOptions, FunctionalOptions, ResolvedOptions } from './options.js'
 export * as errors from './errors.js'
-export { parseMetadata, serializeMetadata } from './headers.js'
+export { metadataBytes, parseMetadata, serializeMetadata } from './headers.js'
 export { CHECKSUM_ALGORITHMS } from './checksum.js'
 export type { CorsOptions } from './cors.js'
 export type { TusMetrics } from './metrics.js'

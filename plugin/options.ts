@@ -34,6 +34,12 @@ export const DataOptionsSchema = Type.Object({
   disableDownload: Type.Boolean({ default: false }),
   /** Do not offer `concatenation` (parallel uploads). Default false. */
   disableConcatenation: Type.Boolean({ default: false }),
+  /**
+   * Most partial uploads one final upload may name (each is locked while it is read). Default 100:
+   * far above what parallel clients use, and 100 absolute URLs of 32-character ids fit the 8 KiB
+   * `Upload-Concat` header that proxies commonly allow.
+   */
+  maxConcatParts: Type.Integer({ minimum: 1, maximum: 10_000, default: 100 }),
   /** Milliseconds between `onUploadProgress` calls while a body streams in. Default 1000. */
   progressInterval: Type.Integer({ minimum: 1, default: 1000 }),
   /** Unfinished uploads expire this many ms after their last write (`expiration`); 0 = never. Default 0. */

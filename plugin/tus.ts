@@ -117,7 +117,6 @@ export class Tus extends EventEmitter<TusEvents> {
 
   /** Feeds the metrics from the runtime's events. */
   #observe (metrics: TusMetrics): void {
-    this.on('upload-created', () => { metrics.uploadsCreated.inc() })
     this.on('upload-complete', () => { metrics.uploadsFinished.inc() })
     this.on('upload-terminated', () => { metrics.uploadsTerminated.inc() })
     this.on('chunk-written', ({ bytes }) => { if (bytes > 0) metrics.bytesReceived.inc(bytes) })

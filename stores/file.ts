@@ -33,6 +33,7 @@ interface InfoFile {
   id: string
   size?: number
   metadata: Metadata
+  binaryMetadata?: Metadata
   concat?: Concat
   maxSize?: number
   createdAt: string
@@ -85,6 +86,7 @@ export class FileStore implements DataStore, Terminates, Concatenates, DefersLen
     const now = new Date()
     const info: InfoFile = { id: upload.id, metadata: { ...upload.metadata }, createdAt: now.toISOString() }
     if (upload.size !== undefined) info.size = upload.size
+    if (upload.binaryMetadata !== undefined) info.binaryMetadata = { ...upload.binaryMetadata }
     if (upload.concat !== undefined) info.concat = upload.concat
     if (upload.maxSize !== undefined) info.maxSize = upload.maxSize
     const path = this.#infoPath(upload.id)
@@ -368,6 +370,7 @@ function toUploadInfo (info: InfoFile, offset: number, updatedAt: Date): UploadI
     updatedAt
   }
   if (info.size !== undefined) upload.size = info.size
+  if (info.binaryMetadata !== undefined) upload.binaryMetadata = info.binaryMetadata
   if (info.concat !== undefined) upload.concat = info.concat
   if (info.maxSize !== undefined) upload.maxSize = info.maxSize
   return upload

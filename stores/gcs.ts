@@ -55,6 +55,7 @@ interface InfoObject {
   id: string
   size?: number
   metadata: Metadata
+  binaryMetadata?: Metadata
   concat?: Concat
   maxSize?: number
   createdAt: string
@@ -105,6 +106,7 @@ export class GcsStore implements DataStore, Terminates, Concatenates, DefersLeng
     const now = new Date()
     const info: InfoObject = { version: 1, id: upload.id, metadata: { ...upload.metadata }, createdAt: now.toISOString() }
     if (upload.size !== undefined) info.size = upload.size
+    if (upload.binaryMetadata !== undefined) info.binaryMetadata = { ...upload.binaryMetadata }
     if (upload.concat !== undefined) info.concat = upload.concat
     if (upload.maxSize !== undefined) info.maxSize = upload.maxSize
     try {
@@ -363,6 +365,7 @@ function updatedAt (state: State): Date {
 function toUploadInfo (info: InfoObject, offset: number, updated: Date): UploadInfo {
   const upload: UploadInfo = { id: info.id, offset, metadata: info.metadata, createdAt: new Date(info.createdAt), updatedAt: updated }
   if (info.size !== undefined) upload.size = info.size
+  if (info.binaryMetadata !== undefined) upload.binaryMetadata = info.binaryMetadata
   if (info.concat !== undefined) upload.concat = info.concat
   if (info.maxSize !== undefined) upload.maxSize = info.maxSize
   return upload

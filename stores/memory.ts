@@ -22,6 +22,7 @@ export class MemoryStore implements DataStore, Terminates, Concatenates, DefersL
     const now = new Date()
     const info: UploadInfo = { id: upload.id, offset: 0, metadata: { ...upload.metadata }, createdAt: now, updatedAt: now }
     if (upload.size !== undefined) info.size = upload.size
+    if (upload.binaryMetadata !== undefined) info.binaryMetadata = { ...upload.binaryMetadata }
     if (upload.concat !== undefined) info.concat = upload.concat
     if (upload.maxSize !== undefined) info.maxSize = upload.maxSize
     this.#uploads.set(upload.id, { info, chunks: [] })
@@ -92,5 +93,7 @@ export class MemoryStore implements DataStore, Terminates, Concatenates, DefersL
 }
 
 function copy (info: UploadInfo): UploadInfo {
-  return { ...info, metadata: { ...info.metadata } }
+  const copied = { ...info, metadata: { ...info.metadata } }
+  if (info.binaryMetadata !== undefined) copied.binaryMetadata = { ...info.binaryMetadata }
+  return copied
 }

@@ -70,6 +70,7 @@ interface InfoObject {
   id: string
   size?: number
   metadata: Metadata
+  binaryMetadata?: Metadata
   concat?: Concat
   maxSize?: number
   createdAt: string
@@ -167,6 +168,7 @@ export class S3Store implements DataStore, Terminates, Concatenates, DefersLengt
     const now = new Date()
     const info: InfoObject = { version: 1, id: upload.id, metadata: { ...upload.metadata }, createdAt: now.toISOString(), partSize }
     if (upload.size !== undefined) info.size = upload.size
+    if (upload.binaryMetadata !== undefined) info.binaryMetadata = { ...upload.binaryMetadata }
     if (upload.concat !== undefined) info.concat = upload.concat
     if (upload.maxSize !== undefined) info.maxSize = upload.maxSize
     const contentType = objectContentType(info.metadata)
@@ -631,6 +633,7 @@ function withLimit (info: InfoObject, limit: number | undefined): InfoObject {
 function toUploadInfo (info: InfoObject, offset: number, updatedAt: Date): UploadInfo {
   const upload: UploadInfo = { id: info.id, offset, metadata: info.metadata, createdAt: new Date(info.createdAt), updatedAt }
   if (info.size !== undefined) upload.size = info.size
+  if (info.binaryMetadata !== undefined) upload.binaryMetadata = info.binaryMetadata
   if (info.concat !== undefined) upload.concat = info.concat
   if (info.maxSize !== undefined) upload.maxSize = info.maxSize
   return upload

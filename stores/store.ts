@@ -8,7 +8,11 @@ import type { Readable } from 'node:stream'
 
 export type Metadata = Record<string, string>
 
-export type Concat = { kind: 'partial' } | { kind: 'final', parts: string[] }
+/**
+ * A final upload's `value` is the `Upload-Concat` header as the client sent it, echoed on HEAD
+ * (absent in infos written before it was kept: HEAD then lists the parts' URLs).
+ */
+export type Concat = { kind: 'partial' } | { kind: 'final', parts: string[], value?: string }
 
 /** What a store knows about one upload. */
 export interface UploadInfo {
@@ -17,8 +21,10 @@ export interface UploadInfo {
   size?: number
   /** Bytes stored and acknowledged so far. Never ahead of the bytes the store holds. */
   offset: number
-  /** Decoded `Upload-Metadata` (an empty value is `''`). */
+  /** Decoded `Upload-Metadata` (an empty value is `''`; a value that is not UTF-8 is decoded with U+FFFD for each invalid sequence). */
   metadata: Metadata
+  /** The values of `metadata` that are not UTF-8, as base64 of their exact bytes (absent when there are none). */
+  binaryMetadata?: Metadata
   concat?: Concat
   /** A size limit for this upload (set by a `preCreate` hook); matters while the length is deferred. */
   maxSize?: number
@@ -32,6 +38,8 @@ export interface NewUpload {
   id: string
   size?: number
   metadata: Metadata
+  /** Persist it with the upload and return it from `get` (stores that do not echo the U+FFFD text instead). */
+  binaryMetadata?: Metadata
   concat?: Concat
   maxSize?: number
 }

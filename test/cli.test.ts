@@ -52,6 +52,8 @@ t.test('flags', async (t) => {
     corsAllowCredentials: true,
     disableConcatenation: true
   })
+  t.equal((parseFlags([]) as CliConfig).maxConcatParts, 100, 'at most 100 parts by default')
+  t.equal((parseFlags(['--max-concat-parts', '8']) as CliConfig).maxConcatParts, 8)
   t.equal((parseFlags([]) as CliConfig).expiration, 0)
   t.equal((parseFlags([]) as CliConfig).disableIetfDraft, false, 'the IETF draft is on by default')
   t.equal((parseFlags([]) as CliConfig).disableIetf104, false, 'and so are its 104s')
@@ -68,7 +70,7 @@ t.test('flags', async (t) => {
   t.same([formatSize(0), formatSize(8 * 1024 * 1024), formatSize(5120), formatSize(1000)], ['0', '8MiB', '5KiB', '1000'])
   for (const bad of [['--port', '70000'], ['--port', 'x'], ['--base-path', 'files'], ['--max-size', '-1'],
     ['--max-size', '99999999999TB'], ['--network-timeout', '0'], ['--network-timeout', '1d'], ['--log-level', 'loud'],
-    ['--upload-dir', ''], ['--nope'], ['extra']]) {
+    ['--upload-dir', ''], ['--nope'], ['extra'], ['--max-concat-parts', '0'], ['--max-concat-parts', 'many']]) {
     t.throws(() => parseFlags(bad), FlagError, bad.join(' '))
   }
 })

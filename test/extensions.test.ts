@@ -46,7 +46,7 @@ t.test('concatenation', async (t) => {
   const head = await app.inject({ method: 'HEAD', url: finalPath, headers: { ...TUS, host: 'up.example' } })
   t.equal(head.headers['upload-length'], '11', 'the length is the sum')
   t.equal(head.headers['upload-offset'], '11')
-  t.equal(head.headers['upload-concat'], `final;http://up.example${a} http://up.example${b}`)
+  t.equal(head.headers['upload-concat'], `final;http://up.example${a} ${b}`, 'as received: absolute and relative URLs')
   t.equal(head.headers['upload-metadata'], 'filename YS50eHQ=')
   t.equal((await app.inject({ method: 'GET', url: finalPath })).body, 'hello world')
 
@@ -74,11 +74,69 @@ t.test('concatenation', async (t) => {
   }
   const big = await createUpload(app, { 'upload-length': '60', 'upload-concat': 'partial' })
   await patch(app, big, 0, 'x'.repeat(60))
-  const tooBig = await app.inject({ method: 'POST', url: '/files/', headers: { ...TUS, 'upload-concat': `final;${big} ${big}` } })
-  t.equal(tooBig.statusCode, 413, 'the summed length obeys maxSize')
-  const twice = await app.inject({ method: 'POST', url: '/files/', headers: { ...TUS, 'upload-concat': `final;${a} ${a}` } })
-  t.equal(twice.statusCode, 201, 'a part may repeat')
-  t.equal((await app.inject({ method: 'GET', url: new URL(twice.headers.location as string).pathname })).body, 'hellohello')
+  const big2 = await createUpload(app, { 'upload-length': '50', 'upload-concat': 'partial' })
+  await patch(app, big2, 0, 'y'.repeat(50))
+  const sum = await app.inject({ method: 'POST', url: '/files/', headers: { ...TUS, 'upload-concat': `final;${big} ${big2}` } })
+  t.equal(sum.statusCode, 413, 'two distinct parts summing past maxSize')
+  t.equal(sum.json().code, 'ERR_MAX_SIZE_EXCEEDED')
+  for (const value of [`final;${a} ${a}`, `final;${a} ${b} http://up.example${a}`]) {
+    const twice = await app.inject({ method: 'POST', url: '/files/', headers: { ...TUS, host: 'up.example', 'upload-concat': value } })
+    t.equal(twice.statusCode, 400, `a part named twice is refused: ${value}`)
+    t.equal(twice.json().code, 'ERR_CONCAT_DUPLICATE_PART')
+  }
+})
+
+t.test('concatenation: the number of parts and the Upload-Concat size are bounded', async (t) => {
+  const { app } = await buildApp(t, { maxConcatParts: 100 })
+  const parts: string[] = []
+  for (let i = 0; i < 101; i++) parts.push(await createUpload(app, { 'upload-length': '0', 'upload-concat': 'partial' }))
+  const absolute = (list: string[]): string => `final;${list.map((path) => `http://uploads.example.com${path}`).join(' ')}`
+  const hundred = absolute(parts.slice(0, 100))
+  const final = await app.inject({ method: 'POST', url: '/files/', headers: { ...TUS, host: 'uploads.example.com', 'upload-concat': hundred } })
+  t.equal(final.statusCode, 201, '100 parts by absolute URL')
+  const head = await app.inject({ method: 'HEAD', url: new URL(final.headers.location as string).pathname, headers: TUS })
+  const echoed = head.headers['upload-concat'] as string
+  t.equal(echoed, hundred, 'echoed as received')
+  t.ok(Buffer.byteLength(`Upload-Concat: ${echoed}\r\n`) <= 8192, `fits in 8 KiB (${Buffer.byteLength(echoed)} bytes)`)
+  const tooMany = await app.inject({ method: 'POST', url: '/files/', headers: { ...TUS, host: 'uploads.example.com', 'upload-concat': absolute(parts) } })
+  t.equal(tooMany.statusCode, 400, '101 parts')
+  t.equal(tooMany.json().code, 'ERR_CONCAT_TOO_MANY_PARTS')
+
+  // the longest ids (100 characters) in long absolute URLs: the value is refused rather than echoed past 8 KiB
+  const { app: longIds } = await buildApp(t, { generateId: () => 'x'.repeat(90) + String(Math.random()).slice(2, 12).padEnd(10, '0') })
+  const long: string[] = []
+  for (let i = 0; i < 80; i++) long.push(await createUpload(longIds, { 'upload-length': '0', 'upload-concat': 'partial' }))
+  const tooLong = await longIds.inject({ method: 'POST', url: '/files/', headers: { ...TUS, host: 'uploads.example.com', 'upload-concat': absolute(long) } })
+  t.equal(tooLong.statusCode, 400)
+  t.equal(tooLong.json().code, 'ERR_INVALID_CONCAT')
+  t.match(tooLong.json().message, /longer than 8192 bytes/)
+})
+
+t.test('concatenation: authorize is asked about every part, with the action "concat"', async (t) => {
+  const asked: Array<[string | undefined, string]> = []
+  const { app } = await buildApp(t, {
+    hooks: {
+      authorize: (_request, upload, action) => {
+        asked.push([upload?.id, action])
+        if (action === 'concat' && upload?.metadata.owner !== 'alice') throw Object.assign(new Error('not yours'), { statusCode: 403, code: 'ERR_NOT_YOURS' })
+      }
+    }
+  })
+  const mine = await createUpload(app, { 'upload-length': '2', 'upload-concat': 'partial', 'upload-metadata': `owner ${Buffer.from('alice').toString('base64')}` })
+  const theirs = await createUpload(app, { 'upload-length': '3', 'upload-concat': 'partial', 'upload-metadata': `owner ${Buffer.from('bob').toString('base64')}` })
+  await patch(app, mine, 0, 'ab')
+  await patch(app, theirs, 0, 'cde')
+  let created = 0
+  app.tus.on('upload-created', () => { created++ })
+  asked.length = 0
+  const refused = await app.inject({ method: 'POST', url: '/files/', headers: { ...TUS, 'upload-concat': `final;${mine} ${theirs}` } })
+  t.equal(refused.statusCode, 403, 'the hook\'s refusal')
+  t.equal(refused.json().code, 'ERR_NOT_YOURS')
+  t.equal(created, 0, 'nothing created')
+  const id = (path: string): string => path.slice('/files/'.length)
+  t.same(asked, [[undefined, 'create'], [id(mine), 'concat'], [id(theirs), 'concat']], 'create, then each part')
+  const allowed = await app.inject({ method: 'POST', url: '/files/', headers: { ...TUS, 'upload-concat': `final;${mine}` } })
+  t.equal(allowed.statusCode, 201)
 })
 
 t.test('a part is locked while it is concatenated', async (t) => {

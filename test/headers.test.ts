@@ -1,5 +1,5 @@
 import t from 'tap'
-import { mediaType, parseInteger, parseMetadata, serializeMetadata } from '../plugin/headers.js'
+import { mediaType, metadataBytes, parseInteger, parseMetadata, serializeMetadata } from '../plugin/headers.js'
 
 t.test('integers are strict', async (t) => {
   t.equal(parseInteger('0'), 0)
@@ -32,12 +32,24 @@ t.test('Upload-Metadata parses strictly', async (t) => {
     ['a YQ', /not base64/],
     ['a Y*==', /not base64/],
     ['a _-8=', /not base64/],
-    ['ä YQ==', /key/],
-    ['a /w==', /not UTF-8/]
+    ['ä YQ==', /key/]
   ]
   for (const [value, message] of bad) {
     t.throws(() => parseMetadata(value), { code: 'ERR_INVALID_METADATA', statusCode: 400, message }, `rejects ${JSON.stringify(value)}`)
   }
+})
+
+t.test('Upload-Metadata values may be any bytes: lenient text, exact bytes on the side', async (t) => {
+  const binary = Object.create(null) as Record<string, string>
+  const parsed = parseMetadata('raw /wDD,text YsOkcg==', binary)
+  t.same(parsed, { raw: '\ufffd\u0000\ufffd', text: 'bär' }, 'invalid sequences become U+FFFD in the text')
+  t.same(binary, { raw: '/wDD' }, 'only values that are not UTF-8, as received')
+  t.same(parseMetadata('raw /w=='), { raw: '\ufffd' }, 'no side map: the text only, never a 400')
+  t.equal(serializeMetadata(parsed, binary), 'raw /wDD,text YsOkcg==', 'serialised with the exact bytes')
+  const upload = { metadata: parsed, binaryMetadata: binary }
+  t.same(metadataBytes(upload, 'raw'), Buffer.from([0xff, 0x00, 0xc3]))
+  t.same(metadataBytes(upload, 'text'), Buffer.from('bär'))
+  t.equal(metadataBytes(upload, 'missing'), undefined)
 })
 
 t.test('metadata serialises back to the wire form', async (t) => {

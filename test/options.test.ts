@@ -31,7 +31,8 @@ t.test('bad options are coded errors that name the option', async (t) => {
     ['unknown option', { store, maxsize: 10 }, /"maxsize" is not an option/],
     ['prefix', { store, prefix: '/up' }, /"prefix" .*"path"/],
     ['bad locker', { store, locker: {} }, /"locker"/],
-    ['bad generateId', { store, generateId: 'x' }, /"generateId"/]
+    ['bad generateId', { store, generateId: 'x' }, /"generateId"/],
+    ['zero maxConcatParts', { store, maxConcatParts: 0 }, /"maxConcatParts"/]
   ]
   for (const [name, options, message] of cases) {
     const err = await registerWith(options) as { code?: string, message?: string }

@@ -4,7 +4,7 @@
  */
 import Fastify from 'fastify'
 import t from 'tap'
-import tus from '../plugin/index.js'
+import tus, { metadataBytes } from '../plugin/index.js'
 import { MemoryStore } from '../stores/memory.js'
 import type { DataStore } from '../stores/store.js'
 import { buildApp, createUpload, OCTET, TUS } from './helpers/app.js'
@@ -348,4 +348,37 @@ t.test('the plugin works under an outer prefix and with a root path', async (t) 
   t.equal(created.statusCode, 201)
   t.match(created.headers.location, /^http:\/\/h\/[0-9a-f]{32}$/)
   t.equal((await app.inject({ method: 'GET', url: '/health' })).body, 'ok', 'other routes keep working')
+})
+
+t.test('metadata values that are not UTF-8 are kept and echoed byte for byte', async (t) => {
+  const seen: Array<{ metadata: Record<string, string>, binaryMetadata?: Record<string, string> }> = []
+  const { app } = await buildApp(t, {
+    fileStore: true,
+    hooks: {
+      preCreate: (_request, draft) => {
+        seen.push({ metadata: { ...draft.metadata }, binaryMetadata: draft.binaryMetadata })
+        return draft.metadata.replace === undefined ? undefined : { metadata: { replace: 'text now' } }
+      },
+      postCreate: (_request, upload) => { seen.push({ metadata: { ...upload.metadata }, binaryMetadata: upload.binaryMetadata }) }
+    }
+  })
+  // 0xff 0x00 0xc3 and a lone continuation byte: not UTF-8
+  const value = 'raw /wDD,name YsOkcg==,odd gA=='
+  const created = await app.inject({ method: 'POST', url: '/files/', headers: { ...TUS, 'upload-length': '1', 'upload-metadata': value } })
+  t.equal(created.statusCode, 201, 'accepted, not a 400')
+  const path = new URL(created.headers.location as string).pathname
+  const head = await app.inject({ method: 'HEAD', url: path, headers: TUS })
+  t.equal(head.headers['upload-metadata'], value, 'the same base64 on HEAD')
+  t.same(seen[0], { metadata: { raw: '\ufffd\u0000\ufffd', name: 'bär', odd: '\ufffd' }, binaryMetadata: { raw: '/wDD', odd: 'gA==' } }, 'preCreate sees text and bytes')
+  t.same(seen[1]?.binaryMetadata, { raw: '/wDD', odd: 'gA==' }, 'so does postCreate')
+  t.same(metadataBytes((await app.tus.store.get(path.slice('/files/'.length))), 'raw'), Buffer.from([0xff, 0x00, 0xc3]), 'metadataBytes gives the exact bytes')
+
+  const replaced = await app.inject({ method: 'POST', url: '/files/', headers: { ...TUS, 'upload-length': '1', 'upload-metadata': 'replace /w==,keep gA==' } })
+  const again = await app.inject({ method: 'HEAD', url: new URL(replaced.headers.location as string).pathname, headers: TUS })
+  t.equal(again.headers['upload-metadata'], `replace ${Buffer.from('text now').toString('base64')},keep gA==`, 'a value a hook replaced loses its old bytes')
+
+  const draft = await app.inject({ method: 'POST', url: '/files/', headers: { 'upload-draft-interop-version': '6', 'upload-complete': '?0', 'upload-metadata': 'raw /wDD' } })
+  t.equal(draft.statusCode, 201)
+  const draftHead = await app.inject({ method: 'HEAD', url: new URL(draft.headers.location as string).pathname, headers: TUS })
+  t.equal(draftHead.headers['upload-metadata'], 'raw /wDD', 'the draft dialect keeps the bytes too')
 })

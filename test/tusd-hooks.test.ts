@@ -145,6 +145,18 @@ t.test('pre-create: success responses merge into the 201, and into a pre-finish 
   t.equal(empty.body, 'created!')
 })
 
+t.test('metadata that is not UTF-8: MetaData carries U+FFFD as tusd\'s JSON does; an unchanged value keeps its bytes', async (t) => {
+  const transport = fakeTransport((request) => request.Type === 'pre-create'
+    ? { ChangeFileInfo: { ID: '', MetaData: { ...request.Event.Upload.MetaData, added: 'x' }, Storage: null } }
+    : {})
+  const { app } = await appWith(t, transport, ['pre-create', 'post-create'])
+  const created = await app.inject({ method: 'POST', url: '/files/', headers: { ...TUS, 'upload-length': '1', 'upload-metadata': 'raw /wDD,name YQ==' } })
+  t.equal(created.statusCode, 201)
+  t.same(transport.calls[0]?.Event.Upload.MetaData, { raw: '\ufffd\u0000\ufffd', name: 'a' })
+  const head = await app.inject({ method: 'HEAD', url: new URL(created.headers.location as string).pathname, headers: TUS })
+  t.equal(head.headers['upload-metadata'], 'raw /wDD,name YQ==,added eA==', 'the hook echoed the text: the bytes stay')
+})
+
 t.test('pre-create: a later error drops its success response; a bad id is a 500', async (t) => {
   const transport = fakeTransport((request) => request.Event.Upload.MetaData.bad === undefined
     ? { HTTPResponse: { StatusCode: 202, Body: '', Header: { 'X-Ok': '1' } } }

@@ -27,6 +27,6 @@ export function setUploadHeaders (reply: FastifyReply, info: UploadInfo): void {
   } else {
     reply.header('Upload-Length', String(info.size))
   }
-  const metadata = serializeMetadata(info.metadata)
+  const metadata = serializeMetadata(info.metadata, info.binaryMetadata)
   if (metadata !== '') reply.header('Upload-Metadata', metadata)
 }

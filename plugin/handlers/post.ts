@@ -1,12 +1,13 @@
 /**
  * POST on the collection: `creation`, `creation-defer-length` and `creation-with-upload`.
  * and `concatenation` (partial and final uploads). Order: authorize (before anything is named
- * or sized), header checks, preCreate, create (a final one is filled from its parts while they
- * are locked), postCreate, the body, and preFinish if that completed the upload.
+ * or sized; for a final upload also each part, as 'concat'), header checks, preCreate, the new
+ * id's lock, create (a final one is filled from its parts while they are locked), postCreate,
+ * the body, unlock, and preFinish if that completed the upload.
  */
 import { randomUUID } from 'node:crypto'
 import type { FastifyReply, FastifyRequest } from 'fastify'
-import { canConcat, canDeferLength, isComplete, type Concat, type Metadata, type NewUpload, type UploadInfo } from '../../stores/store.js'
+import { canConcat, canDeferLength, isComplete, UploadExists, UploadNotFound, type Concat, type Metadata, type NewUpload, type UploadInfo } from '../../stores/store.js'
 import { contentLength, hasTusBody, requireVersion } from '../checks.js'
 import * as errors from '../errors.js'
 import { parseConcat, withParts } from '../concat.js'
@@ -22,6 +23,8 @@ export async function handlePost (tus: Tus, request: FastifyRequest, reply: Fast
   const withBody = hasTusBody(request)
   if (concat?.kind === 'final') {
     if (withBody) throw new errors.ModifyFinal()
+    // the client must be allowed to read every part it names, asked before any lock is taken
+    for (const id of concat.parts) await tus.authorize(request, id, 'concat')
     await withParts(tus, request, concat.parts, async (parts) => {
       const size = parts.reduce((sum, part) => sum + (part.size ?? 0), 0)
       await create(tus, request, reply, { concat, size, withBody: false })
@@ -38,17 +41,18 @@ interface Creation {
 }
 
 async function create (tus: Tus, request: FastifyRequest, reply: FastifyReply, { concat, size, withBody }: Creation): Promise<void> {
-  const metadata = parseMetadata(header(request.headers, 'upload-metadata'))
-  const created = await createUpload(tus, request, { concat, size, withBody, metadata })
-  let info = created.info
+  const binaryMetadata: Metadata = Object.create(null) as Metadata
+  const metadata = parseMetadata(header(request.headers, 'upload-metadata'), binaryMetadata)
+  const { info, received } = await createUpload(tus, request, { concat, size, withBody, metadata, binaryMetadata }, async (info, session) => {
+    return { info, received: withBody ? await receive(tus, request, session, info) : undefined }
+  })
   reply.header('Location', tus.location(request, info.id))
   tus.setExpires(reply, info, new Date())
-
-  if (withBody) {
-    const received = await underCreationLock(tus, request, created, async (session) => await receive(tus, request, session, info))
-    info = { ...info, offset: received.offset }
+  let after = info
+  if (received !== undefined) {
+    after = { ...info, offset: received.offset }
     reply.header('Upload-Offset', String(received.offset))
-    tus.setExpires(reply, info, new Date())
+    tus.setExpires(reply, after, new Date())
     // the upload exists whatever happened to the body: the client learns its URL and offset,
     // except when it sent more than it declared or a hook stopped (and removed) it
     if (received.reason === 'stopped') {
@@ -58,29 +62,33 @@ async function create (tus: Tus, request: FastifyRequest, reply: FastifyReply, {
     }
     if (received.reason === 'too-large') throw received.error
   }
-  const body = isComplete(info) ? await tus.finish(request, reply, info) : undefined
+  const body = isComplete(after) ? await tus.finish(request, reply, after) : undefined
   reply.code(201).send(body)
 }
 
 export interface NewUploadRequest extends Creation {
   metadata: Metadata
-}
-
-export interface CreatedUpload {
-  info: UploadInfo
-  /** The id this plugin generated (a hook or `generateId` may have replaced it). */
-  generated: string
+  /** Base64 of the metadata values that are not UTF-8 (empty or absent when there are none). */
+  binaryMetadata?: Metadata
+  /** The dialect tells the client the upload's URL before the response (the draft's 104). */
+  announced?: boolean
 }
 
 /**
  * The creation steps both dialects share: preCreate, the size checks, the store, the
- * `upload-created` event and postCreate. The body is not read here.
+ * `upload-created` event and postCreate, then `work` (the body, if any). From the moment the
+ * upload exists until `work` is done, the request holds its lock, so a client that learns the id
+ * early (a hook, an event, a 104, a chosen id) and resumes interrupts this request as a newer
+ * PATCH would, instead of writing beside it. Only a creation nobody can learn of before the
+ * response goes without: a random id, no body, no 104 and no postCreate hook or event listener.
  */
-export async function createUpload (tus: Tus, request: FastifyRequest, { concat, size, withBody, metadata }: NewUploadRequest): Promise<CreatedUpload> {
+export async function createUpload<T> (tus: Tus, request: FastifyRequest, creation: NewUploadRequest, work: (info: UploadInfo, session: UploadSession) => Promise<T>): Promise<T> {
+  const { concat, size, withBody, metadata, binaryMetadata } = creation
   if (withBody && tus.closing) throw new errors.ServerShutdown()
 
   const generated = await newId(tus, request)
   let draft: UploadDraft = { id: generated, metadata }
+  if (binaryMetadata !== undefined && Object.keys(binaryMetadata).length > 0) draft.binaryMetadata = binaryMetadata
   if (size !== undefined) draft.size = size
   if (concat !== undefined) draft.concat = concat
   let hookLimit: number | undefined
@@ -95,22 +103,33 @@ export async function createUpload (tus: Tus, request: FastifyRequest, { concat,
 
   const upload: NewUpload = { ...draft }
   if (hookLimit !== undefined) upload.maxSize = hookLimit
-  let info = await tus.store.create(upload)
-  request.log.info({ event: 'tus.upload.created', uploadId: info.id, size, metadataKeys: Object.keys(info.metadata), concat: concat?.kind }, 'tus upload created')
-  if (concat?.kind === 'final' && canConcat(tus.store)) {
-    await tus.store.concat(info.id, concat.parts)
-    info = { ...info, offset: info.size ?? 0 }
+  const make = async (session: UploadSession): Promise<T> => {
+    let info = await tus.store.create(upload)
+    request.log.info({ event: 'tus.upload.created', uploadId: info.id, size, metadataKeys: Object.keys(info.metadata), concat: concat?.kind }, 'tus upload created')
+    if (concat?.kind === 'final' && canConcat(tus.store)) {
+      await tus.store.concat(info.id, concat.parts)
+      info = { ...info, offset: info.size ?? 0 }
+    }
+    tus.metrics?.uploadsCreated.inc()
+    tus.emit('upload-created', { request, upload: info })
+    await tus.notify(request, 'postCreate', info)
+    return await work(info, session)
   }
-  tus.emit('upload-created', { request, upload: info })
-  await tus.notify(request, 'postCreate', info)
-  return { info, generated }
+  const chosen = tus.options.generateId !== undefined || upload.id !== generated
+  // an id that may already be taken: refuse before asking its holder to let go of the lock
+  if (chosen) await refuseExisting(tus, upload.id)
+  const known = chosen || withBody || creation.announced === true || tus.hooks.has('postCreate') || tus.listenerCount('upload-created') > 0
+  return known ? await tus.withLock(request, upload.id, make) : await tus.withSession(request, make)
 }
 
-/** Runs the first body of a new upload: under its lock unless nobody else can know its id yet. */
-export async function underCreationLock<T> (tus: Tus, request: FastifyRequest, { info, generated }: CreatedUpload, work: (session: UploadSession) => Promise<T>): Promise<T> {
-  // a random id nobody has seen yet needs no lock; an id from generateId or preCreate might be known
-  const guessable = tus.options.generateId !== undefined || info.id !== generated
-  return guessable ? await tus.withLock(request, info.id, work) : await tus.withSession(request, work)
+async function refuseExisting (tus: Tus, id: string): Promise<void> {
+  try {
+    await tus.store.get(id)
+  } catch (err) {
+    if (err instanceof UploadNotFound) return
+    throw err
+  }
+  throw new UploadExists(id)
 }
 
 /** The declared length, or `undefined` for a deferred one; every malformed combination is a 400. */

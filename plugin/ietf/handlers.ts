@@ -14,7 +14,7 @@ import { contentLength, hasBody, uploadId } from '../checks.js'
 import * as errors from '../errors.js'
 import { handleDelete } from '../handlers/delete.js'
 import { handleOptions } from '../handlers/options.js'
-import { createUpload, underCreationLock } from '../handlers/post.js'
+import { createUpload } from '../handlers/post.js'
 import { header, mediaType, parseMetadata } from '../headers.js'
 import { receive, type Received } from '../receive.js'
 import type { Tus, UploadSession } from '../tus.js'
@@ -78,9 +78,12 @@ function lengthField (request: FastifyRequest): number | undefined {
 
 const FILENAME = /(?:^|;)\s*filename\s*=\s*(?:"((?:[^"\\]|\\.)*)"|([^;\s]+))/i
 
-/** Metadata of a draft creation: `Upload-Metadata` (tus-js-client sends it), the media type and file name. */
-function draftMetadata (request: FastifyRequest): Metadata {
-  const metadata = parseMetadata(header(request.headers, 'upload-metadata'))
+/**
+ * Metadata of a draft creation: `Upload-Metadata` (tus-js-client sends it), the media type and
+ * file name; values that are not UTF-8 also go to `binary`.
+ */
+function draftMetadata (request: FastifyRequest, binary: Metadata): Metadata {
+  const metadata = parseMetadata(header(request.headers, 'upload-metadata'), binary)
   const type = mediaType(request.headers['content-type'])
   if (type !== undefined && type !== PARTIAL_UPLOAD && metadata.filetype === undefined) {
     metadata.filetype = (request.headers['content-type'] as string).trim()
@@ -109,31 +112,33 @@ export const draftCreate: DraftHandler = async (tus, request, reply, rules) => {
     throw new errors.MaxSizeExceeded(tus.options.maxSize)
   }
   const withBody = hasBody(request)
-  const created = await createUpload(tus, request, { concat: undefined, size, withBody, metadata: draftMetadata(request) })
-  let info = created.info
-  const location = tus.location(request, info.id)
-  reply.header('Location', location)
-  const interim: Record<string, string> = { 'Upload-Draft-Interop-Version': String(rules.version), Location: location }
-  if (rules.uploadLimit) interim['Upload-Limit'] = limitFor(tus, rules, info)
-  if (tus.options.ietfInformational) sendInformational(request, reply, RESUMPTION_STATUS, RESUMPTION_REASON, interim)
-
-  let failure: Error | undefined
-  if (withBody) {
-    const progress = progressReporter(tus, request, reply, rules)
-    const received = await underCreationLock(tus, request, created, async (session) => {
-      return await settleLength(tus, info, await receiveDraft(tus, request, session, info, progress), completes)
-    })
-    info = { ...info, offset: received.offset, size: received.size }
-    if (received.reason === 'stopped') {
-      reply.removeHeader('Location')
-      throw received.error
+  const announced = tus.options.ietfInformational
+  const binaryMetadata: Metadata = Object.create(null) as Metadata
+  const creation = { concat: undefined, size, withBody, metadata: draftMetadata(request, binaryMetadata), binaryMetadata, announced }
+  // the 104 tells the client the URL while this request still holds the upload's lock: a resume
+  // (HEAD, then PATCH at the offset) interrupts the body here, as it would a PATCH
+  const { info, failure } = await createUpload(tus, request, creation, async (created, session) => {
+    const location = tus.location(request, created.id)
+    reply.header('Location', location)
+    const interim: Record<string, string> = { 'Upload-Draft-Interop-Version': String(rules.version), Location: location }
+    if (rules.uploadLimit) interim['Upload-Limit'] = limitFor(tus, rules, created)
+    if (announced) sendInformational(request, reply, RESUMPTION_STATUS, RESUMPTION_REASON, interim)
+    if (withBody) {
+      const progress = progressReporter(tus, request, reply, rules)
+      const received = await settleLength(tus, created, await receiveDraft(tus, request, session, created, progress), completes)
+      if (received.reason === 'stopped') {
+        reply.removeHeader('Location')
+        throw received.error
+      }
+      return { info: { ...created, offset: received.offset, size: received.size }, failure: received.error }
     }
-    failure = received.error
-  } else if (completes && info.size === undefined) {
-    // an empty creation that completes: a zero-length upload
-    await declareLength(tus, info.id, 0)
-    info = { ...info, size: 0 }
-  }
+    if (completes && created.size === undefined) {
+      // an empty creation that completes: a zero-length upload
+      await declareLength(tus, created.id, 0)
+      return { info: { ...created, size: 0 }, failure: undefined }
+    }
+    return { info: created, failure: undefined }
+  })
   stateHeaders(tus, reply, rules, info)
   if (failure !== undefined) throw failure
   const body = isComplete(info) ? await tus.finish(request, reply, info) : undefined

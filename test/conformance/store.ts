@@ -69,6 +69,18 @@ export function storeConformance (t: Test, name: string, factory: StoreFactory):
       t.equal((await store.get(plain)).maxSize, undefined)
     })
 
+    t.test('metadata values that are not UTF-8 keep their bytes', async (t) => {
+      const id = newId()
+      const binaryMetadata = { raw: Buffer.from([0xff, 0x00, 0xc3]).toString('base64') }
+      await store.create({ id, size: 1, metadata: { raw: '\ufffd\u0000\ufffd', text: 'ok' }, binaryMetadata })
+      const got = await store.get(id)
+      t.same(got.metadata, { raw: '\ufffd\u0000\ufffd', text: 'ok' })
+      t.same(got.binaryMetadata, binaryMetadata)
+      const plain = newId()
+      await store.create({ id: plain, size: 1, metadata: { text: 'ok' } })
+      t.equal((await store.get(plain)).binaryMetadata, undefined)
+    })
+
     t.test('unknown and unsafe ids are not found', async (t) => {
       await t.rejects(store.get(newId()), UploadNotFound)
       await t.rejects(store.get('../../etc/passwd'), UploadNotFound)
@@ -173,11 +185,12 @@ export function storeConformance (t: Test, name: string, factory: StoreFactory):
       await store.create({ id: b, size: partB.length, metadata: {}, concat: { kind: 'partial' } })
       await store.write(a, { offset: 0, body: bodyOf(partA) })
       await store.write(b, { offset: 0, body: bodyOf(partB) })
-      await store.create({ id: final, size: partA.length * 2 + partB.length, metadata: { k: 'v' }, concat: { kind: 'final', parts: [a, b, a] } })
+      const value = `final;/files/${a} http://up.example/files/${b} /files/${a}`
+      await store.create({ id: final, size: partA.length * 2 + partB.length, metadata: { k: 'v' }, concat: { kind: 'final', parts: [a, b, a], value } })
       await store.concat(final, [a, b, a])
       const info = await store.get(final)
       t.equal(info.offset, info.size)
-      t.same(info.concat, { kind: 'final', parts: [a, b, a] })
+      t.same(info.concat, { kind: 'final', parts: [a, b, a], value }, 'the value as received is kept')
       t.same((await store.get(a)).concat, { kind: 'partial' })
       if (canServe(store)) t.same(await collect(await store.read(final)), Buffer.concat([partA, partB, partA]))
       await t.rejects(store.concat(newId(), [a]), UploadNotFound)
