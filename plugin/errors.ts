@@ -28,6 +28,7 @@ export const InvalidPartialContentType = createError('ERR_INVALID_CONTENT_TYPE',
 export const UnexpectedUploadHeader = createError('ERR_INVALID_REQUEST_HEADER', '%s is not allowed on %s', 400)
 export const InconsistentLength = createError('ERR_INCONSISTENT_UPLOAD_LENGTH', 'The upload length indicators disagree: %s', 400)
 export const UploadCompleted = createError('ERR_UPLOAD_COMPLETED', 'The upload is already complete', 400)
+export const UploadInvalidated = createError('ERR_UPLOAD_INVALIDATED', 'The body goes past the upload length of %s bytes: the upload is invalid and was removed', 400)
 export const UploadCompletedGone = createError('ERR_UPLOAD_COMPLETED', 'The upload is already complete', 410)
 
 /* Upload state */
