@@ -10,6 +10,10 @@ export interface CliConfig {
   port: number
   basePath: string
   uploadDir: string
+  /** Mode of the upload directory when created (`--dir-perms`, tusd's name). */
+  dirPerms: number
+  /** Mode of upload and info files (`--file-perms`, tusd's name). */
+  filePerms: number
   maxSize: number
   behindProxy: boolean
   relativeLocation: boolean
@@ -102,6 +106,8 @@ export const FLAG_OPTIONS = {
   port: { type: 'string', default: '8080' },
   'base-path': { type: 'string', default: '/files/' },
   'upload-dir': { type: 'string', default: './uploads' },
+  'dir-perms': { type: 'string', default: '0700' },
+  'file-perms': { type: 'string', default: '0600' },
   'max-size': { type: 'string', default: '0' },
   'behind-proxy': { type: 'boolean', default: false },
   'relative-location': { type: 'boolean', default: false },
@@ -176,6 +182,8 @@ A tus resumable upload server (tus 1.0.0) on Fastify.
   --port PORT                 port to listen on; 0 picks a free one (default 8080)
   --base-path PATH            URL path of the upload collection (default /files/)
   --upload-dir DIR            directory for uploads and lock files (default ./uploads)
+  --dir-perms MODE            octal mode of --upload-dir when it is created (default 0700)
+  --file-perms MODE           octal mode of upload and info files, whatever the umask (default 0600)
   --max-size BYTES            largest upload accepted, e.g. 500000, 10MiB, 2GB; 0 = no limit (default 0)
   --behind-proxy              trust X-Forwarded-* / Forwarded headers for URLs and client addresses
   --relative-location         send Location as a path instead of an absolute URL
@@ -309,6 +317,8 @@ export function parseFlags (argv: string[]): CliConfig | 'help' | 'version' {
     port,
     basePath: basePath.endsWith('/') ? basePath : `${basePath}/`,
     uploadDir: values['upload-dir'],
+    dirPerms: parseMode('--dir-perms', values['dir-perms']),
+    filePerms: parseMode('--file-perms', values['file-perms']),
     maxSize: parseSize('--max-size', values['max-size']),
     behindProxy: values['behind-proxy'],
     relativeLocation: values['relative-location'],
@@ -491,4 +501,11 @@ export function parseSize (flag: string, value: string): number {
   const bytes = Number(match[1]) * (UNIT_BYTES[(match[2] ?? 'b').toLowerCase()] ?? 1)
   if (!Number.isSafeInteger(bytes)) throw new FlagError(`${flag} is too large: "${value}"`)
   return bytes
+}
+
+/** An octal permission mode, as tusd takes it: `0700`, `700` or `0o700`. */
+function parseMode (flag: string, value: string): number {
+  const match = /^(?:0o?)?([0-7]{1,3})$/.exec(value.trim())
+  if (match === null) throw new FlagError(`${flag} must be an octal mode such as 0700, got "${value}"`)
+  return parseInt(match[1] as string, 8)
 }

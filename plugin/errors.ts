@@ -38,6 +38,7 @@ export const MaxSizeExceeded = createError('ERR_MAX_SIZE_EXCEEDED', 'Upload-Leng
 export const UploadSizeExceeded = createError('ERR_UPLOAD_SIZE_EXCEEDED', 'The request body exceeds the upload length', 413)
 export const IncompleteUpload = createError('ERR_INCOMPLETE_UPLOAD', 'The upload is not complete yet', 409)
 export const UploadNotFinished = createError('ERR_UPLOAD_NOT_FINISHED', 'A partial upload of the final one is not finished', 400)
+export const UnsafeUploadFile = createError('ERR_UNSAFE_UPLOAD_FILE', 'The upload cannot be used: its stored file is not one the server made', 500)
 export const ModifyFinal = createError('ERR_MODIFY_FINAL', 'A final upload is built by concatenation and cannot be written', 403)
 export const UploadExpired = createError('ERR_UPLOAD_EXPIRED', 'The upload expired', 410)
 export const RangeNotSatisfiable = createError('ERR_RANGE_NOT_SATISFIABLE', 'The requested range is outside the upload', 416)

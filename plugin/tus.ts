@@ -8,7 +8,7 @@ import type { FastifyBaseLogger, FastifyReply, FastifyRequest } from 'fastify'
 import { LockTimeout as LockerTimeout, LockUnavailable } from '../locks/locker.js'
 import type { Lock, ReleaseReason } from '../locks/locker.js'
 import {
-  OffsetMismatch, StoreFull as StoreFullError, UploadExists, UploadNotFound as StoreNotFound,
+  OffsetMismatch, StoreFull as StoreFullError, UnsafeFile, UploadExists, UploadNotFound as StoreNotFound,
   canConcat, canDeferLength, canExpire, canServe, canTerminate, isComplete
 } from '../stores/store.js'
 import type { DataStore, UploadInfo } from '../stores/store.js'
@@ -382,6 +382,10 @@ export class Tus extends EventEmitter<TusEvents> {
     if (err instanceof StoreFullError) {
       log.error({ err }, 'tus store is full')
       return new errors.StoreFull()
+    }
+    if (err instanceof UnsafeFile) {
+      log.error({ err }, 'tus upload file is a link or not a regular file: not followed')
+      return new errors.UnsafeUploadFile()
     }
     if (err instanceof UploadExists) {
       log.error({ err }, 'tus upload id collision')
