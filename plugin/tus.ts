@@ -100,6 +100,8 @@ export class Tus extends EventEmitter<TusEvents> {
   readonly #closed = new AbortController()
   /** Reads of an upload (HEAD) still waiting for its lock, shared by the requests that join them. */
   readonly #waitingReads = new Map<string, Promise<UploadInfo>>()
+  /** The expiration sweep under way, if any. */
+  #sweep: Promise<number> | undefined
 
   constructor (options: Readonly<ResolvedOptions>) {
     super()
@@ -264,11 +266,14 @@ export class Tus extends EventEmitter<TusEvents> {
 
   /**
    * Deletes unfinished uploads whose last activity is older than `expiration`; completed uploads
-   * are never touched. Resolves with how many were removed (0 when expiration is off).
+   * are never touched. Resolves with how many were removed (0 when expiration is off). Never two
+   * sweeps at once: a call made while one runs joins it (and gets its count).
    */
   async removeExpired (): Promise<number> {
     if (this.options.expiration === 0 || !canExpire(this.store)) return 0
-    return await this.store.removeExpired(new Date(Date.now() - this.options.expiration))
+    const store = this.store
+    this.#sweep ??= store.removeExpired(new Date(Date.now() - this.options.expiration)).finally(() => { this.#sweep = undefined })
+    return await this.#sweep
   }
 
   /** Ends every body in flight (their bytes are kept); new bodies are refused with 503. */

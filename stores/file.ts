@@ -15,8 +15,8 @@
  * `directoryMode`, exactly, whatever the umask (0o600 and 0o700 by default).
  */
 import { randomBytes } from 'node:crypto'
-import { constants, type Stats } from 'node:fs'
-import { chmod, lstat, mkdir, open, readdir, rename, rm, writeFile, type FileHandle } from 'node:fs/promises'
+import { constants, type Dir, type Stats } from 'node:fs'
+import { chmod, lstat, mkdir, open, opendir, rename, rm, writeFile, type FileHandle } from 'node:fs/promises'
 import { join } from 'node:path'
 import { Readable } from 'node:stream'
 import {
@@ -88,6 +88,9 @@ interface CachedInfo { stamp: string, info: InfoFile, dataSize?: number }
 
 /** How many info files each store keeps parsed in memory. */
 const INFO_CACHE_SIZE = 10_000
+
+/** How many uploads an expiration sweep checks at once. */
+const SWEEP_CONCURRENCY = 8
 
 /** Upload ids the store accepts: they can never name a path outside the directory. */
 const SAFE_ID = /^[A-Za-z0-9_-]{1,200}$/
@@ -245,34 +248,55 @@ export class FileStore implements DataStore, Terminates, Concatenates, DefersLen
     await rename(tmp, this.#dataPath(id))
   }
 
+  /**
+   * Streams the directory (`opendir`: a directory of a million uploads is never listed whole) and
+   * checks at most `SWEEP_CONCURRENCY` uploads at a time.
+   */
   async removeExpired (before: Date): Promise<number> {
-    let names: string[]
+    let dir: Dir
     try {
-      names = await readdir(this.directory)
+      dir = await opendir(this.directory, { bufferSize: 256 })
     } catch (err) {
       if ((err as NodeJS.ErrnoException).code === 'ENOENT') return 0
       throw err
     }
     let removed = 0
-    for (const name of names) {
-      if (!name.endsWith('.info')) continue
-      const id = name.slice(0, -'.info'.length)
-      let upload: UploadInfo
-      try {
-        upload = await this.get(id)
-      } catch (err) {
-        // an info file a crash left empty: nothing of that upload can ever be read
-        if (err instanceof UploadNotFound && await this.#abandonedBefore(name, before)) {
-          await this.remove(id)
-          removed++
-        }
-        continue
+    const running = new Set<Promise<void>>()
+    let failure: unknown
+    try {
+      for await (const entry of dir) {
+        if (failure !== undefined) break
+        if (!entry.name.endsWith('.info')) continue
+        const task = this.#expireOne(entry.name, before).then((gone) => { if (gone) removed++ }, (err: unknown) => { failure ??= err })
+          .finally(() => running.delete(task))
+        running.add(task)
+        if (running.size >= SWEEP_CONCURRENCY) await Promise.race(running)
       }
-      if (isComplete(upload) || upload.updatedAt >= before) continue
-      await this.remove(id)
-      removed++
+    } finally {
+      await Promise.all(running)
     }
+    if (failure !== undefined) throw failure
     return removed
+  }
+
+  /** Removes the upload of info file `name` if it expired before `before`; whether it did. */
+  async #expireOne (name: string, before: Date): Promise<boolean> {
+    const id = name.slice(0, -'.info'.length)
+    let upload: UploadInfo
+    try {
+      upload = await this.get(id)
+    } catch (err) {
+      // an info file a crash left empty: nothing of that upload can ever be read
+      if (err instanceof UploadNotFound && await this.#abandonedBefore(name, before)) {
+        await this.remove(id)
+        return true
+      }
+      // anything else (a planted link, an unreadable file) is left for the operator
+      return false
+    }
+    if (isComplete(upload) || upload.updatedAt >= before) return false
+    await this.remove(id)
+    return true
   }
 
   async #abandonedBefore (name: string, before: Date): Promise<boolean> {
