@@ -50,7 +50,13 @@ function checkMode (name: string, value: number | undefined, fallback: number): 
 /** Whether the process's umask would take bits off `mode` (so files need an explicit chmod). */
 function maskedBy (mode: number): boolean {
   // reading the umask means setting it: set it back at once (nothing runs in between)
-  const mask = process.umask(0)
+  let mask: number
+  try {
+    mask = process.umask(0)
+  } catch {
+    // worker threads cannot set it: chmod every new file to be sure
+    return true
+  }
   process.umask(mask)
   return (mode & mask) !== 0
 }
