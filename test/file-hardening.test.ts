@@ -7,6 +7,7 @@ import { lstat, mkdir, readFile, stat, symlink, writeFile } from 'node:fs/promis
 import { join } from 'node:path'
 import t from 'tap'
 import { FlagError, parseFlags, type CliConfig } from '../bin/flags.js'
+import { createStore } from '../bin/store.js'
 import { FileLocker } from '../locks/file.js'
 import { FileStore } from '../stores/file.js'
 import { buildApp, createUpload, OCTET, tempDir, TUS } from './helpers/app.js'
@@ -142,4 +143,11 @@ t.test('--dir-perms and --file-perms (tusd names), octal', async (t) => {
   t.equal(defaults.filePerms, 0o600)
   t.throws(() => parseFlags(['--file-perms', '0800']), FlagError)
   t.throws(() => parseFlags(['--dir-perms', 'rwx']), FlagError)
+
+  // the command hands them to its file store
+  const directory = join(await tempDir(t), 'uploads')
+  const { store } = await createStore(undefined, directory, undefined, { directoryMode: parsed.dirPerms, fileMode: parsed.filePerms })
+  await store.create({ id: 'a', metadata: {} })
+  t.equal((await stat(directory)).mode & 0o777, 0o750)
+  t.equal((await stat(join(directory, 'a.info'))).mode & 0o777, 0o640)
 })
