@@ -200,6 +200,19 @@ export function count (fallback?: number, min = 0, max = Number.MAX_SAFE_INTEGER
   }
 }
 
+/** An octal permission mode, as tusd takes it: `0700`, `700` or `0o700`. */
+export function mode (fallback: number): Reader<number> {
+  return {
+    read: (value, flag) => {
+      if (value === undefined) return fallback
+      const match = /^(?:0o?)?([0-7]{1,3})$/.exec(value.trim())
+      if (match === null) throw new FlagError(`${flag} must be an octal mode such as 0700, got "${value}"`)
+      return parseInt(match[1] ?? '', 8)
+    },
+    shown: `0${fallback.toString(8)}`
+  }
+}
+
 /** A comma-separated list; empty items dropped. */
 export function list (fallback: readonly string[]): Reader<string[]> {
   return {

@@ -6,9 +6,10 @@
  * `parseFlags` returns a checked configuration or throws a `FlagError` telling the user what to fix.
  */
 import { DataOptionsSchema } from '../plugin/options.js'
+import { FILE_STORE_MODES } from '../stores/file.js'
 import { S3_DEFAULTS } from '../stores/s3-defaults.js'
 import {
-  count, duration, flag, FlagError, formatHelp, httpUrl, list, nonEmpty, oneOf, readFlags, regex, size, text, toggle,
+  count, duration, flag, FlagError, formatHelp, httpUrl, list, mode, nonEmpty, oneOf, readFlags, regex, size, text, toggle,
   type ConfigOf, type Reader
 } from './flag-kit.js'
 import { DEFAULT_HOOK_EVENTS, HOOK_TYPES, type HookType } from './hooks/protocol.js'
@@ -91,6 +92,8 @@ export const FLAGS = {
     help: 'directory for uploads and lock files',
     read: text('./uploads', (value, name) => { if (value === '') throw new FlagError(`${name} must not be empty`) })
   }),
+  'dir-perms': flag({ to: 'dirPerms', section: 'main', arg: 'MODE', help: 'octal mode of --upload-dir when it is created', read: mode(FILE_STORE_MODES.directoryMode) }),
+  'file-perms': flag({ to: 'filePerms', section: 'main', arg: 'MODE', help: 'octal mode of upload and info files, whatever the umask', read: mode(FILE_STORE_MODES.fileMode) }),
   'max-size': flag({
     to: 'maxSize', section: 'main', arg: 'BYTES', help: 'largest upload accepted, e.g. 500000, 10MiB, 2GB; 0 = no limit', read: size(plugin.maxSize.default)
   }),

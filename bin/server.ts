@@ -27,7 +27,7 @@ export async function buildServer (config: CliConfig): Promise<FastifyInstance> 
     return503OnClosing: true
   })
   const directory = resolve(config.uploadDir)
-  const storage = await createStore(config.s3, directory, config.gcs)
+  const storage = await createStore(config.s3, directory, config.gcs, { directoryMode: config.dirPerms, fileMode: config.filePerms })
   app.addHook('onClose', storage.close)
   const { locker, close } = await createLocker(config, directory, app.log)
   app.addHook('onClose', close)

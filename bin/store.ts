@@ -18,14 +18,14 @@ export interface CommandStore {
   storage: (id: string) => Record<string, string>
 }
 
-export async function createStore (s3: S3Flags | undefined, directory: string, gcs?: GcsFlags): Promise<CommandStore> {
+export async function createStore (s3: S3Flags | undefined, directory: string, gcs?: GcsFlags, modes?: { directoryMode: number, fileMode: number }): Promise<CommandStore> {
   if (gcs !== undefined) {
     if (s3 !== undefined) throw new FlagError('--gcs-bucket and --s3-bucket cannot both be given: choose one store')
     return await createGcsStore(gcs)
   }
   if (s3 === undefined) {
     return {
-      store: new FileStore({ directory }),
+      store: new FileStore({ directory, ...modes }),
       close: async () => {},
       maxSize: undefined,
       storage: (id) => ({ Type: 'filestore', Path: join(directory, id), InfoPath: join(directory, `${id}.info`) })

@@ -13,11 +13,16 @@
  *   A slow safety re-check (`recheckInterval`) covers file systems whose change events are lost.
  * - Inside one process the holder is told directly, without waiting for the file system.
  *
+ * Nothing in the directory is followed as a path: the lock link is only ever read with `readlink`
+ * (its target is a token, not a file), `.stop` files are created with `O_EXCL` and checked with
+ * `lstat`, and a legacy lock file is opened with `O_NOFOLLOW`. A directory the locker creates
+ * gets `directoryMode` (0o700 by default) and `.stop` files 0o600.
+ *
  * The pid check makes it a one-host locker: on storage shared between hosts use a distributed one.
  */
 import { randomBytes } from 'node:crypto'
-import { watch, type FSWatcher } from 'node:fs'
-import { lstat, mkdir, readdir, readFile, readlink, symlink, unlink, writeFile } from 'node:fs/promises'
+import { constants, watch, type FSWatcher } from 'node:fs'
+import { chmod, lstat, mkdir, open, readdir, readlink, symlink, unlink, writeFile } from 'node:fs/promises'
 import { join } from 'node:path'
 import { LocalQueue } from './local-queue.js'
 import { LockTimeout, whenAborted } from './locker.js'
@@ -29,6 +34,8 @@ export interface FileLockerOptions {
   directory: string
   /** Milliseconds between safety re-checks while waiting or holding. Default 1000. */
   recheckInterval?: number
+  /** Mode of the directory when the locker creates it (an existing one is left as it is). Default 0o700. */
+  directoryMode?: number
 }
 
 interface Held {
@@ -49,6 +56,7 @@ const UNFILLED_LOCK_MS = 5000
 export class FileLocker implements Locker {
   readonly directory: string
   readonly #recheckInterval: number
+  readonly #directoryMode: number
   readonly #held = new Map<string, Held>()
   /** This process's waiters, per id, in arrival order. */
   readonly #queue = new LocalQueue()
@@ -70,6 +78,9 @@ export class FileLocker implements Locker {
     }
     this.directory = options.directory
     this.#recheckInterval = options.recheckInterval ?? 1000
+    const mode = options.directoryMode ?? 0o700
+    if (!Number.isInteger(mode) || mode < 0 || mode > 0o777) throw new TypeError('FileLocker: "directoryMode" must be a permission mode from 0 to 0o777')
+    this.#directoryMode = mode
   }
 
   async lock (id: string, options: LockOptions): Promise<Lock> {
@@ -197,13 +208,14 @@ export class FileLocker implements Locker {
       askOnce(local)
       return
     }
-    await writeFile(this.#path(id, 'stop'), String(process.pid)).catch(() => {})
+    // `wx`: a new file or none (one there already asks the same); never through a planted link
+    await writeFile(this.#path(id, 'stop'), String(process.pid), { flag: 'wx', mode: 0o600 }).catch(() => {})
   }
 
   async #checkStop (id: string, held: Held): Promise<void> {
     if (held.asked) return
     try {
-      await readFile(this.#path(id, 'stop'))
+      await lstat(this.#path(id, 'stop'))
     } catch {
       return
     }
@@ -227,7 +239,8 @@ export class FileLocker implements Locker {
 
   async #start (): Promise<void> {
     this.#ready ??= (async () => {
-      await mkdir(this.directory, { recursive: true })
+      const created = await mkdir(this.directory, { recursive: true, mode: this.#directoryMode })
+      if (created !== undefined) await chmod(this.directory, this.#directoryMode)
       this.#watcher = watch(this.directory, { persistent: false }, (_event, filename) => {
         if (filename === null) {
           this.#notify(undefined)
@@ -266,7 +279,14 @@ async function readOwner (path: string): Promise<{ pid: number, token: string } 
 /** A regular lock file holding `{ pid, token }`. */
 async function readLegacyOwner (path: string): Promise<{ pid: number, token: string } | undefined> {
   try {
-    const value: unknown = JSON.parse(await readFile(path, 'utf8'))
+    const handle = await open(path, constants.O_RDONLY | constants.O_NOFOLLOW)
+    let text: string
+    try {
+      text = await handle.readFile('utf8')
+    } finally {
+      await handle.close()
+    }
+    const value: unknown = JSON.parse(text)
     if (typeof value === 'object' && value !== null && typeof (value as { pid: unknown }).pid === 'number' &&
       typeof (value as { token: unknown }).token === 'string') {
       return value as { pid: number, token: string }

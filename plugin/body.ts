@@ -4,7 +4,8 @@
  * simply persists what it read; the reason is kept for the response:
  *
  * - `complete`: the client sent the whole body;
- * - `too-large`: more bytes than allowed arrived (the allowed ones are passed on);
+ * - `too-large`: more bytes than allowed arrived (the allowed ones are passed on, short of the
+ *   limit with `holdLimitByte`);
  * - `timeout`: nothing arrived for `idleTimeout` ms (the timer restarts on every chunk);
  * - `aborted`: the client went away;
  * - `interrupted` / `lost` / `shutdown`: the server stopped reading (`stop()`);
@@ -25,6 +26,11 @@ export interface UploadBodyOptions {
   idleTimeout: number
   /** Sees every chunk that is passed on (checksums, progress). */
   onData?: (chunk: Buffer) => void
+  /**
+   * Keep the byte that would reach `limit` until the source ends: a body that goes past the limit
+   * (or stops early) then never fills it, so a store's upload is not complete by an overrun.
+   */
+  holdLimitByte?: boolean
 }
 
 export class UploadBody extends Readable {
@@ -36,6 +42,8 @@ export class UploadBody extends Readable {
   readonly #limit: number
   readonly #idleTimeout: number
   readonly #onData: ((chunk: Buffer) => void) | undefined
+  readonly #holdLimitByte: boolean
+  #held: Buffer | undefined
   #timer: NodeJS.Timeout | undefined
   readonly #ended: Promise<EndReason>
   #resolveEnded!: (reason: EndReason) => void
@@ -47,6 +55,7 @@ export class UploadBody extends Readable {
     this.#limit = options.limit
     this.#idleTimeout = options.idleTimeout
     this.#onData = options.onData
+    this.#holdLimitByte = options.holdLimitByte === true
     this.#ended = new Promise((resolve) => { this.#resolveEnded = resolve })
     if (source.readableEnded) {
       this.#finish('complete')
@@ -80,13 +89,19 @@ export class UploadBody extends Readable {
 
   readonly #handleData = (chunk: Buffer): void => {
     if (this.reason !== undefined) return
-    const room = this.#limit - this.bytes
+    const room = this.#limit - this.bytes - (this.#held?.length ?? 0)
     if (chunk.length > room) {
-      if (room > 0) this.#pass(chunk.subarray(0, room))
+      const allowed = this.#holdLimitByte ? room - 1 : room
+      if (allowed > 0) this.#pass(chunk.subarray(0, allowed))
       this.#finish('too-large')
       return
     }
     this.#arm()
+    if (this.#holdLimitByte && chunk.length === room && room > 0) {
+      this.#held = chunk.subarray(room - 1)
+      chunk = chunk.subarray(0, room - 1)
+      if (chunk.length === 0) return
+    }
     if (!this.#pass(chunk)) this.#source.pause()
   }
 
@@ -124,6 +139,9 @@ export class UploadBody extends Readable {
     if (reason !== 'complete') source.pause()
     // errors after we stopped listening must not crash the process
     source.on('error', noop)
+    // the held byte fills the limit: only a body that ended normally gets there
+    if (this.#held !== undefined && reason === 'complete') this.#pass(this.#held)
+    this.#held = undefined
     this.push(null)
     this.#resolveEnded(reason)
   }

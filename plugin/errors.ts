@@ -30,6 +30,7 @@ export const InvalidPartialContentType = createError('ERR_INVALID_CONTENT_TYPE',
 export const UnexpectedUploadHeader = createError('ERR_INVALID_REQUEST_HEADER', '%s is not allowed on %s', 400)
 export const InconsistentLength = createError('ERR_INCONSISTENT_UPLOAD_LENGTH', 'The upload length indicators disagree: %s', 400)
 export const UploadCompleted = createError('ERR_UPLOAD_COMPLETED', 'The upload is already complete', 400)
+export const UploadInvalidated = createError('ERR_UPLOAD_INVALIDATED', 'The body goes past the upload length of %s bytes: the upload is invalid and was removed', 400)
 export const UploadCompletedGone = createError('ERR_UPLOAD_COMPLETED', 'The upload is already complete', 410)
 
 /* Upload state */
@@ -39,6 +40,7 @@ export const MaxSizeExceeded = createError('ERR_MAX_SIZE_EXCEEDED', 'Upload-Leng
 export const UploadSizeExceeded = createError('ERR_UPLOAD_SIZE_EXCEEDED', 'The request body exceeds the upload length', 413)
 export const IncompleteUpload = createError('ERR_INCOMPLETE_UPLOAD', 'The upload is not complete yet', 409)
 export const UploadNotFinished = createError('ERR_UPLOAD_NOT_FINISHED', 'A partial upload of the final one is not finished', 400)
+export const UnsafeUploadFile = createError('ERR_UNSAFE_UPLOAD_FILE', 'The upload cannot be used: its stored file is not one the server made', 500)
 export const ModifyFinal = createError('ERR_MODIFY_FINAL', 'A final upload is built by concatenation and cannot be written', 403)
 export const UploadExpired = createError('ERR_UPLOAD_EXPIRED', 'The upload expired', 410)
 export const RangeNotSatisfiable = createError('ERR_RANGE_NOT_SATISFIABLE', 'The requested range is outside the upload', 416)

@@ -25,9 +25,10 @@ export interface Received {
 
 /**
  * `onProgress` (the IETF dialect's 104s) sees the offset the store has taken in, on the same
- * schedule as the progress hooks.
+ * schedule as the progress hooks. `holdLimitByte` (the IETF dialect): a body that goes past the
+ * upload's length stores one byte short of it, so an overrun never completes the upload.
  */
-export async function receive (tus: Tus, request: FastifyRequest, session: UploadSession, info: UploadInfo, onProgress?: (offset: number) => void): Promise<Received> {
+export async function receive (tus: Tus, request: FastifyRequest, session: UploadSession, info: UploadInfo, onProgress?: (offset: number) => void, holdLimitByte = false): Promise<Received> {
   if (tus.closing) throw new errors.ServerShutdown()
   const limit = byteLimit(tus, info)
   const declared = contentLength(request)
@@ -35,7 +36,7 @@ export async function receive (tus: Tus, request: FastifyRequest, session: Uploa
   if (declared !== undefined && declared > limit) throw new errors.UploadSizeExceeded()
   const verifier = checksumFor(request.raw)
   const started = performance.now()
-  const body = new UploadBody(bodyStream(request), { limit, idleTimeout: tus.options.networkTimeout, onData: verifier?.onData })
+  const body = new UploadBody(bodyStream(request), { limit, idleTimeout: tus.options.networkTimeout, onData: verifier?.onData, holdLimitByte })
   session.attach(body)
   const notify = tus.wantsProgress
   const stopProgress = notify || onProgress !== undefined ? reportProgress(tus, request, info, body, notify, onProgress) : undefined

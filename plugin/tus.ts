@@ -8,7 +8,7 @@ import type { FastifyBaseLogger, FastifyReply, FastifyRequest } from 'fastify'
 import { LockTimeout as LockerTimeout, LockUnavailable } from '../locks/locker.js'
 import type { Lock, ReleaseReason } from '../locks/locker.js'
 import {
-  OffsetMismatch, StoreFull as StoreFullError, UploadExists, UploadNotFound as StoreNotFound,
+  OffsetMismatch, StoreFull as StoreFullError, UnsafeFile, UploadExists, UploadNotFound as StoreNotFound,
   canConcat, canDeferLength, canExpire, canServe, canTerminate, isComplete
 } from '../stores/store.js'
 import type { DataStore, UploadInfo } from '../stores/store.js'
@@ -100,6 +100,8 @@ export class Tus extends EventEmitter<TusEvents> {
   readonly #closed = new AbortController()
   /** Reads of an upload (HEAD) still waiting for its lock, shared by the requests that join them. */
   readonly #waitingReads = new Map<string, Promise<UploadInfo>>()
+  /** The expiration sweep under way, if any. */
+  #sweep: Promise<number> | undefined
 
   constructor (options: Readonly<ResolvedOptions>, metrics?: TusMetrics) {
     super()
@@ -263,11 +265,14 @@ export class Tus extends EventEmitter<TusEvents> {
 
   /**
    * Deletes unfinished uploads whose last activity is older than `expiration`; completed uploads
-   * are never touched. Resolves with how many were removed (0 when expiration is off).
+   * are never touched. Resolves with how many were removed (0 when expiration is off). Never two
+   * sweeps at once: a call made while one runs joins it (and gets its count).
    */
   async removeExpired (): Promise<number> {
     if (this.options.expiration === 0 || !canExpire(this.store)) return 0
-    return await this.store.removeExpired(new Date(Date.now() - this.options.expiration))
+    const store = this.store
+    this.#sweep ??= store.removeExpired(new Date(Date.now() - this.options.expiration)).finally(() => { this.#sweep = undefined })
+    return await this.#sweep
   }
 
   /** Ends every body in flight (their bytes are kept); new bodies are refused with 503. */
@@ -381,6 +386,10 @@ export class Tus extends EventEmitter<TusEvents> {
     if (err instanceof StoreFullError) {
       log.error({ err }, 'tus store is full')
       return new errors.StoreFull()
+    }
+    if (err instanceof UnsafeFile) {
+      log.error({ err }, 'tus upload file is a link or not a regular file: not followed')
+      return new errors.UnsafeUploadFile()
     }
     if (err instanceof UploadExists) {
       log.error({ err }, 'tus upload id collision')

@@ -7,14 +7,20 @@
  * reached the file system, and it survives a crash at any point. A chunk that must be verified before it counts (checksums)
  * is announced in the info file first (`pending`); until it is committed, the reported offset
  * stays at the chunk's start, and the next write cuts the unverified bytes off.
+ *
+ * Nothing planted in the directory is followed: files are opened with `O_NOFOLLOW` (or created
+ * with `O_EXCL`), checked with `lstat`, and replaced by `rename` (which replaces a link, never
+ * its target). An info file that is not a regular file names no upload; a data file that is not
+ * one is an `UnsafeFile` error. New files get `fileMode` and a directory the store creates gets
+ * `directoryMode`, exactly, whatever the umask (0o600 and 0o700 by default).
  */
 import { randomBytes } from 'node:crypto'
-import { constants, createReadStream, type Stats } from 'node:fs'
-import { mkdir, open, readdir, readFile, rename, rm, stat, writeFile, type FileHandle } from 'node:fs/promises'
+import { constants, type Dir, type Stats } from 'node:fs'
+import { chmod, lstat, mkdir, open, opendir, rename, rm, writeFile, type FileHandle } from 'node:fs/promises'
 import { join } from 'node:path'
 import { Readable } from 'node:stream'
 import {
-  OffsetMismatch, StoreFull, UploadExists, UploadNotFound, isComplete
+  OffsetMismatch, StoreFull, UnsafeFile, UploadExists, UploadNotFound, isComplete
 } from './store.js'
 import type {
   ByteRange, Chunk, Concat, Concatenates, DataStore, DefersLength, Expires, Metadata, NewUpload,
@@ -26,6 +32,33 @@ export interface FileStoreOptions {
   directory: string
   /** `fsync` data and info files before a write is acknowledged. Default false. */
   fsync?: boolean
+  /** Mode of the upload directory when the store creates it (an existing one is left as it is). Default 0o700. */
+  directoryMode?: number
+  /** Mode of data and info files. Default 0o600: uploads are not readable by other users. */
+  fileMode?: number
+}
+
+/** Open flags that never follow a symbolic link in the last path component. */
+const NOFOLLOW = constants.O_NOFOLLOW
+
+function checkMode (name: string, value: number | undefined, fallback: number): number {
+  if (value === undefined) return fallback
+  if (!Number.isInteger(value) || value < 0 || value > 0o777) throw new TypeError(`FileStore: "${name}" must be a permission mode from 0 to 0o777`)
+  return value
+}
+
+/** Whether the process's umask would take bits off `mode` (so files need an explicit chmod). */
+function maskedBy (mode: number): boolean {
+  // reading the umask means setting it: set it back at once (nothing runs in between)
+  let mask: number
+  try {
+    mask = process.umask(0)
+  } catch {
+    // worker threads cannot set it: chmod every new file to be sure
+    return true
+  }
+  process.umask(mask)
+  return (mode & mask) !== 0
 }
 
 /** What the `.info` file holds. */
@@ -63,12 +96,22 @@ interface CachedInfo { stamp: string, info: InfoFile, dataSize?: number }
 /** How many info files each store keeps parsed in memory. */
 const INFO_CACHE_SIZE = 10_000
 
+/** How many uploads an expiration sweep checks at once. */
+const SWEEP_CONCURRENCY = 8
+
 /** Upload ids the store accepts: they can never name a path outside the directory. */
 const SAFE_ID = /^[A-Za-z0-9_-]{1,200}$/
+
+/** Default modes: the upload directory and its files are the server user's only. */
+export const FILE_STORE_MODES = Object.freeze({ directoryMode: 0o700, fileMode: 0o600 })
 
 export class FileStore implements DataStore, Terminates, Concatenates, DefersLength, Serves, Expires {
   readonly directory: string
   readonly #fsync: boolean
+  readonly #directoryMode: number
+  readonly #fileMode: number
+  /** Files must be chmod-ed after creation: the umask takes bits off `fileMode`. */
+  readonly #chmodFiles: boolean
   #ready: Promise<void> | undefined
   readonly #infoCache = new Map<string, CachedInfo>()
 
@@ -78,6 +121,9 @@ export class FileStore implements DataStore, Terminates, Concatenates, DefersLen
     }
     this.directory = options.directory
     this.#fsync = options.fsync ?? false
+    this.#directoryMode = checkMode('directoryMode', options.directoryMode, FILE_STORE_MODES.directoryMode)
+    this.#fileMode = checkMode('fileMode', options.fileMode, FILE_STORE_MODES.fileMode)
+    this.#chmodFiles = maskedBy(this.#fileMode)
   }
 
   async create (upload: NewUpload): Promise<UploadInfo> {
@@ -92,12 +138,13 @@ export class FileStore implements DataStore, Terminates, Concatenates, DefersLen
     const path = this.#infoPath(upload.id)
     let handle: FileHandle
     try {
-      handle = await open(path, 'wx')
+      handle = await open(path, 'wx', this.#fileMode)
     } catch (err) {
       if ((err as NodeJS.ErrnoException).code === 'EEXIST') throw new UploadExists(upload.id)
       throw mapFsError(err)
     }
     try {
+      if (this.#chmodFiles) await handle.chmod(this.#fileMode)
       await handle.writeFile(JSON.stringify(info))
       if (this.#fsync) await handle.sync()
       // a new id has no data file yet (removal deletes the bytes before the info file)
@@ -132,12 +179,13 @@ export class FileStore implements DataStore, Terminates, Concatenates, DefersLen
     if (cached !== undefined) delete cached.dataSize
     let handle: FileHandle
     try {
-      handle = await open(this.#dataPath(id), constants.O_RDWR | constants.O_CREAT)
+      handle = await open(this.#dataPath(id), constants.O_RDWR | constants.O_CREAT | NOFOLLOW, this.#fileMode)
     } catch (err) {
       throw notFoundOr(id, err)
     }
     try {
       let size = known ?? (await handle.stat()).size
+      if (size === 0 && this.#chmodFiles) await handle.chmod(this.#fileMode)
       // a size remembered from a read that raced with an earlier write may be behind: only the
       // file itself can say the offset is wrong
       if (known !== undefined && offsetOf(info, size) !== chunk.offset) size = (await handle.stat()).size
@@ -174,7 +222,8 @@ export class FileStore implements DataStore, Terminates, Concatenates, DefersLen
     await this.#readInfo(id)
     const path = this.#dataPath(id)
     if (await this.#statData(id) === undefined) return Readable.from([])
-    return createReadStream(path, range === undefined ? {} : { start: range.start, end: range.end })
+    const handle = await openNoFollow(path)
+    return handle.createReadStream(range === undefined ? {} : { start: range.start, end: range.end })
   }
 
   async remove (id: string): Promise<void> {
@@ -189,13 +238,14 @@ export class FileStore implements DataStore, Terminates, Concatenates, DefersLen
   async concat (id: string, parts: string[]): Promise<void> {
     await this.#readInfo(id)
     const tmp = join(this.directory, `.${id}.concat.${randomBytes(6).toString('hex')}`)
-    const handle = await open(tmp, 'w')
+    const handle = await open(tmp, 'wx', this.#fileMode)
     try {
+      if (this.#chmodFiles) await handle.chmod(this.#fileMode)
       let position = 0
       for (const part of parts) {
         await this.#readInfo(part)
         if (await this.#statData(part) === undefined) continue
-        for await (const buffer of createReadStream(this.#dataPath(part))) {
+        for await (const buffer of (await openNoFollow(this.#dataPath(part))).createReadStream()) {
           position += await writeAll(handle, buffer as Buffer, position)
         }
       }
@@ -209,39 +259,60 @@ export class FileStore implements DataStore, Terminates, Concatenates, DefersLen
     await rename(tmp, this.#dataPath(id))
   }
 
+  /**
+   * Streams the directory (`opendir`: a directory of a million uploads is never listed whole) and
+   * checks at most `SWEEP_CONCURRENCY` uploads at a time.
+   */
   async removeExpired (before: Date): Promise<number> {
-    let names: string[]
+    let dir: Dir
     try {
-      names = await readdir(this.directory)
+      dir = await opendir(this.directory, { bufferSize: 256 })
     } catch (err) {
       if ((err as NodeJS.ErrnoException).code === 'ENOENT') return 0
       throw err
     }
     let removed = 0
-    for (const name of names) {
-      if (!name.endsWith('.info')) continue
-      const id = name.slice(0, -'.info'.length)
-      let upload: UploadInfo
-      try {
-        upload = await this.get(id)
-      } catch (err) {
-        // an info file a crash left empty: nothing of that upload can ever be read
-        if (err instanceof UploadNotFound && await this.#abandonedBefore(name, before)) {
-          await this.remove(id)
-          removed++
-        }
-        continue
+    const running = new Set<Promise<void>>()
+    let failure: unknown
+    try {
+      for await (const entry of dir) {
+        if (failure !== undefined) break
+        if (!entry.name.endsWith('.info')) continue
+        const task = this.#expireOne(entry.name, before).then((gone) => { if (gone) removed++ }, (err: unknown) => { failure ??= err })
+          .finally(() => running.delete(task))
+        running.add(task)
+        if (running.size >= SWEEP_CONCURRENCY) await Promise.race(running)
       }
-      if (isComplete(upload) || upload.updatedAt >= before) continue
-      await this.remove(id)
-      removed++
+    } finally {
+      await Promise.all(running)
     }
+    if (failure !== undefined) throw failure
     return removed
+  }
+
+  /** Removes the upload of info file `name` if it expired before `before`; whether it did. */
+  async #expireOne (name: string, before: Date): Promise<boolean> {
+    const id = name.slice(0, -'.info'.length)
+    let upload: UploadInfo
+    try {
+      upload = await this.get(id)
+    } catch (err) {
+      // an info file a crash left empty: nothing of that upload can ever be read
+      if (err instanceof UploadNotFound && await this.#abandonedBefore(name, before)) {
+        await this.remove(id)
+        return true
+      }
+      // anything else (a planted link, an unreadable file) is left for the operator
+      return false
+    }
+    if (isComplete(upload) || upload.updatedAt >= before) return false
+    await this.remove(id)
+    return true
   }
 
   async #abandonedBefore (name: string, before: Date): Promise<boolean> {
     try {
-      return (await stat(join(this.directory, name))).mtime < before
+      return (await lstat(join(this.directory, name))).mtime < before
     } catch {
       return false
     }
@@ -256,7 +327,10 @@ export class FileStore implements DataStore, Terminates, Concatenates, DefersLen
   }
 
   async #ensureDirectory (): Promise<void> {
-    this.#ready ??= mkdir(this.directory, { recursive: true }).then(() => {}, (err: unknown) => {
+    this.#ready ??= mkdir(this.directory, { recursive: true, mode: this.#directoryMode }).then(async (created) => {
+      // created now: its mode exactly, whatever the umask (an existing directory is the operator's)
+      if (created !== undefined) await chmod(this.directory, this.#directoryMode)
+    }).catch((err: unknown) => {
       this.#ready = undefined
       throw mapFsError(err)
     })
@@ -273,20 +347,26 @@ export class FileStore implements DataStore, Terminates, Concatenates, DefersLen
     const path = this.#infoPath(id)
     let stats: Stats
     try {
-      stats = await stat(path)
+      stats = await lstat(path)
     } catch (err) {
       this.#infoCache.delete(id)
       throw notFoundOr(id, err)
+    }
+    // the store only ever writes regular files: anything else under the name is no upload of ours
+    if (!stats.isFile()) {
+      this.#infoCache.delete(id)
+      throw new UploadNotFound(id)
     }
     const stamp = stampOf(stats)
     const cached = this.#infoCache.get(id)
     if (cached?.stamp === stamp) return { info: cached.info, mtime: stats.mtime }
     let info: InfoFile
     try {
-      info = JSON.parse(await readFile(path, 'utf8')) as InfoFile
+      info = JSON.parse(await readNoFollow(path)) as InfoFile
     } catch (err) {
-      // an info file still being created (or left empty by a crash then) names no upload yet
-      if (err instanceof SyntaxError) throw new UploadNotFound(id)
+      // an info file still being created (or left empty by a crash then) names no upload yet;
+      // one swapped for a link since the lstat is not followed
+      if (err instanceof SyntaxError || (err as NodeJS.ErrnoException).code === 'ELOOP') throw new UploadNotFound(id)
       throw notFoundOr(id, err)
     }
     this.#remember(id, stamp, info)
@@ -307,28 +387,33 @@ export class FileStore implements DataStore, Terminates, Concatenates, DefersLen
 
   /** The data file's size and time, or `undefined` while no byte was written. */
   async #statData (id: string): Promise<Stats | undefined> {
+    let stats: Stats
     try {
-      return await stat(this.#dataPath(id))
+      stats = await lstat(this.#dataPath(id))
     } catch (err) {
       if ((err as NodeJS.ErrnoException).code === 'ENOENT') return undefined
       throw mapFsError(err)
     }
+    if (!stats.isFile()) throw new UnsafeFile()
+    return stats
   }
 
   async #writeInfo (info: InfoFile): Promise<void> {
     const target = this.#infoPath(info.id)
     const tmp = `${target}.${uniqueSuffix()}.tmp`
     try {
-      if (this.#fsync) {
-        const handle = await open(tmp, 'w')
+      // `wx`: a fresh file, never something planted under the name; `rename` replaces the name itself
+      if (this.#fsync || this.#chmodFiles) {
+        const handle = await open(tmp, 'wx', this.#fileMode)
         try {
+          if (this.#chmodFiles) await handle.chmod(this.#fileMode)
           await handle.writeFile(JSON.stringify(info))
-          await handle.sync()
+          if (this.#fsync) await handle.sync()
         } finally {
           await handle.close()
         }
       } else {
-        await writeFile(tmp, JSON.stringify(info))
+        await writeFile(tmp, JSON.stringify(info), { flag: 'wx', mode: this.#fileMode })
       }
       await rename(tmp, target)
     } catch (err) {
@@ -337,7 +422,7 @@ export class FileStore implements DataStore, Terminates, Concatenates, DefersLen
     }
     // the next read of this upload (usually the very next request) needs no open/read/parse
     try {
-      this.#remember(info.id, stampOf(await stat(target)), info)
+      this.#remember(info.id, stampOf(await lstat(target)), info)
     } catch {
       this.#infoCache.delete(info.id)
     }
@@ -457,9 +542,30 @@ async function writeAll (handle: FileHandle, buffer: Buffer, position: number): 
   return done
 }
 
+/** Opens a file for reading without following a link (a link is an `UnsafeFile`). */
+async function openNoFollow (path: string): Promise<FileHandle> {
+  try {
+    return await open(path, constants.O_RDONLY | NOFOLLOW)
+  } catch (err) {
+    throw mapFsError(err)
+  }
+}
+
+/** A whole file, opened without following a link. */
+async function readNoFollow (path: string): Promise<string> {
+  const handle = await open(path, constants.O_RDONLY | NOFOLLOW)
+  try {
+    return await handle.readFile('utf8')
+  } finally {
+    await handle.close()
+  }
+}
+
 function mapFsError (err: unknown): unknown {
   const code = (err as NodeJS.ErrnoException | undefined)?.code
   if (code === 'ENOSPC' || code === 'EDQUOT') return new StoreFull({ cause: err })
+  // O_NOFOLLOW met a link
+  if (code === 'ELOOP') return new UnsafeFile({ cause: err })
   return err
 }
 

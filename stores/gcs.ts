@@ -223,8 +223,17 @@ export class GcsStore implements DataStore, Terminates, Concatenates, DefersLeng
 
   async removeExpired (before: Date): Promise<number> {
     interface Group { info: boolean, final: boolean, newest: number, work: StoredObject[] }
+    // the listing is in name order and an upload's objects are `<key>` and `<key>.<suffix>`: once
+    // it passes `<key>/`, the upload's group is whole and is settled, so only the uploads the
+    // listing is in the middle of are held in memory, however many the bucket has
     const groups = new Map<string, Group>()
+    let removed = 0
+    const settle = async (id: string, group: Group): Promise<void> => {
+      groups.delete(id)
+      if (await this.#expireGroup(id, group, before)) removed++
+    }
     for await (const page of this.#objects.pages(this.objectPrefix)) {
+      const last = page.at(-1)?.name
       for (const object of page) {
         const parsed = uploadIdOf(this.objectPrefix, object.name)
         if (parsed === undefined) continue
@@ -239,27 +248,33 @@ export class GcsStore implements DataStore, Terminates, Concatenates, DefersLeng
         else continue
         group.newest = Math.max(group.newest, object.updated.getTime())
       }
-    }
-    let removed = 0
-    for (const [id, group] of groups) {
-      // a finished upload never expires; objects without a description are leftovers of a removal
-      if (group.final || group.newest >= before.getTime()) continue
-      if (!group.info) {
-        await this.#objects.deleteAll(group.work)
-        continue
+      if (last === undefined) continue
+      for (const [id, group] of groups) {
+        if (`${this.objectPrefix}${id}/` <= last) await settle(id, group)
       }
-      let upload: UploadInfo
-      try {
-        upload = await this.get(id)
-      } catch (err) {
-        if (err instanceof UploadNotFound) continue
-        throw err
-      }
-      if (isComplete(upload) || upload.updatedAt >= before) continue
-      await this.remove(id)
-      removed++
     }
+    for (const [id, group] of groups) await settle(id, group)
     return removed
+  }
+
+  /** Settles one upload's listed objects for `removeExpired`; whether the upload was removed. */
+  async #expireGroup (id: string, group: { info: boolean, final: boolean, newest: number, work: StoredObject[] }, before: Date): Promise<boolean> {
+    // a finished upload never expires; objects without a description are leftovers of a removal
+    if (group.final || group.newest >= before.getTime()) return false
+    if (!group.info) {
+      await this.#objects.deleteAll(group.work)
+      return false
+    }
+    let upload: UploadInfo
+    try {
+      upload = await this.get(id)
+    } catch (err) {
+      if (err instanceof UploadNotFound) return false
+      throw err
+    }
+    if (isComplete(upload) || upload.updatedAt >= before) return false
+    await this.remove(id)
+    return true
   }
 
   #key (id: string): string {

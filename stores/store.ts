@@ -162,6 +162,18 @@ export class OffsetMismatch extends Error {
   }
 }
 
+/**
+ * Raised when an upload's file is not one the store made: a symbolic link (or another kind of
+ * file) planted under its name. The store never follows it.
+ */
+export class UnsafeFile extends Error {
+  readonly code = 'UNSAFE_FILE'
+  constructor (options?: { cause?: unknown }) {
+    super('an upload file is a symbolic link or not a regular file; it was not followed', options)
+    this.name = 'UnsafeFile'
+  }
+}
+
 /** Raised when a store runs out of space (for example ENOSPC). */
 export class StoreFull extends Error {
   readonly code = 'STORE_FULL'

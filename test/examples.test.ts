@@ -125,3 +125,43 @@ withRedis(t, () => {
     t.match(keys, /^\*0\r\n/, 'no lock left behind in Redis')
   })
 })
+
+t.test('examples/quota.ts: per-client unfinished uploads, bytes and creation rate', async (t) => {
+  const { base } = await runExample(t, 'quota.ts', { PORT: '0', QUOTA_UPLOADS: '2', QUOTA_BYTES: '100', QUOTA_RATE: '6' })
+  const create = async (key: string, length: string | undefined): Promise<Response> => await fetch(`${base}/files/`, {
+    method: 'POST',
+    headers: { 'Tus-Resumable': '1.0.0', 'X-Api-Key': key, ...(length === undefined ? { 'Upload-Defer-Length': '1' } : { 'Upload-Length': length }) }
+  })
+  const first = await create('ann', '10')
+  t.equal(first.status, 201)
+  t.equal((await create('ann', '10')).status, 201)
+  const third = await create('ann', '10')
+  t.equal(third.status, 429, 'a third unfinished upload is refused')
+  t.equal((await third.json() as { code: string }).code, 'APP_QUOTA_EXCEEDED')
+  t.equal((await create('bob', '10')).status, 201, 'quotas are per client')
+  t.equal((await create('cat', '101')).status, 429, 'more bytes than the quota')
+  const deferred = await create('cat', undefined)
+  t.equal(deferred.status, 201)
+  const declare = await fetch(deferred.headers.get('location') as string, {
+    method: 'PATCH',
+    headers: { 'Tus-Resumable': '1.0.0', 'X-Api-Key': 'cat', 'Content-Type': 'application/offset+octet-stream', 'Upload-Offset': '0', 'Upload-Length': '101' }
+  })
+  t.equal(declare.status, 413, 'a deferred length is held to what is left')
+
+  // finishing an upload gives its slot back
+  const finish = await fetch(first.headers.get('location') as string, {
+    method: 'PATCH',
+    headers: { 'Tus-Resumable': '1.0.0', 'X-Api-Key': 'ann', 'Content-Type': 'application/offset+octet-stream', 'Upload-Offset': '0' },
+    body: '0123456789'
+  })
+  t.equal(finish.status, 204)
+  await new Promise((resolve) => setTimeout(resolve, 100))
+  t.equal((await create('ann', '10')).status, 201, 'a slot is free again')
+
+  // the creation rate: empty uploads complete at once, so only the rate stops them
+  for (let i = 0; i < 6; i++) t.equal((await create('dan', '0')).status, 201)
+  const limited = await create('dan', '0')
+  t.equal(limited.status, 429)
+  t.equal((await limited.json() as { code: string }).code, 'APP_TOO_MANY_CREATIONS')
+  t.match(limited.headers.get('retry-after'), /^\d+$/)
+})

@@ -137,13 +137,15 @@ t.test('lengths: declared, inconsistent, deferred and fixed on completion, empty
   const sizedPath = pathOf(sized.headers.location)
   const overAppend = await app.inject({ method: 'PATCH', url: sizedPath, headers: { ...V8, ...PU, 'upload-complete': '?0', 'upload-offset': '0' }, payload: 'abcdefg' })
   t.equal(overAppend.statusCode, 400)
-  t.equal(overAppend.json().code, 'ERR_INCONSISTENT_UPLOAD_LENGTH')
+  t.equal(overAppend.json().code, 'ERR_UPLOAD_INVALIDATED', '8: the upload is invalid after an overrun')
+  t.equal(overAppend.json().type, `${PROBLEMS}inconsistent-upload-length`)
   t.equal(overAppend.headers['upload-offset'], '0', 'refused before reading')
+  const sizedAgain = await app.inject({ method: 'POST', url: '/files/', headers: { ...V8, 'upload-complete': '?0', 'upload-length': '5' } })
   const overChunked = await app.inject({
-    method: 'PATCH', url: sizedPath, headers: { ...V8, ...PU, 'upload-complete': '?0', 'upload-offset': '0' }, payload: Readable.from([Buffer.from('abcd'), Buffer.from('efg')])
+    method: 'PATCH', url: pathOf(sizedAgain.headers.location), headers: { ...V8, ...PU, 'upload-complete': '?0', 'upload-offset': '0' }, payload: Readable.from([Buffer.from('abcd'), Buffer.from('efg')])
   })
   t.equal(overChunked.statusCode, 400, 'a chunked body that goes past the length')
-  t.equal(overChunked.json().code, 'ERR_INCONSISTENT_UPLOAD_LENGTH')
+  t.equal(overChunked.json().code, 'ERR_UPLOAD_INVALIDATED')
 
   // a deferred upload gets its length on a PATCH, within the limit
   const later = await app.inject({ method: 'POST', url: '/files/', headers: { ...V8, 'upload-complete': '?0' } })
@@ -260,4 +262,80 @@ t.test('random draft requests: never a 5xx, errors are coded problems', async (t
     }
   ), { numRuns: 300, seed: 20261124 })
   t.pass('300 random draft requests')
+})
+
+t.test('integer fields are sf-integers: a Decimal is refused, not read as an integer', async (t) => {
+  const { app } = await buildApp(t)
+  const created = await app.inject({ method: 'POST', url: '/files/', headers: { ...V8, 'upload-complete': '?0', 'upload-length': '10' } })
+  const path = pathOf(created.headers.location)
+  for (const value of ['0.0', '0.5', '10.0']) {
+    const offset = await app.inject({ method: 'PATCH', url: path, headers: { ...V8, ...PU, 'upload-complete': '?0', 'upload-offset': value }, payload: 'a' })
+    t.equal(offset.statusCode, 400, `Upload-Offset: ${value}`)
+    t.equal(offset.headers['content-type'], 'application/problem+json')
+    t.equal(offset.json().code, 'ERR_INVALID_OFFSET')
+    const creation = await app.inject({ method: 'POST', url: '/files/', headers: { ...V8, 'upload-complete': '?0', 'upload-length': value } })
+    t.equal(creation.statusCode, 400, `Upload-Length: ${value} on a creation`)
+    t.equal(creation.headers['content-type'], 'application/problem+json')
+    t.equal(creation.json().code, 'ERR_INVALID_UPLOAD_LENGTH')
+    const append = await app.inject({ method: 'PATCH', url: path, headers: { ...V8, ...PU, 'upload-complete': '?0', 'upload-offset': '0', 'upload-length': value }, payload: 'a' })
+    t.equal(append.statusCode, 400, `Upload-Length: ${value} on an append`)
+    t.equal(append.json().code, 'ERR_INVALID_UPLOAD_LENGTH')
+  }
+  const version = await app.inject({ method: 'POST', url: '/files/', headers: { 'upload-draft-interop-version': '8.0', 'upload-complete': '?1' }, payload: 'hi' })
+  t.equal(version.statusCode, 412, 'Upload-Draft-Interop-Version: 8.0 is not a draft request')
+  const params = await app.inject({ method: 'PATCH', url: path, headers: { ...V8, ...PU, 'upload-complete': '?0', 'upload-offset': '0;x=1' }, payload: 'a' })
+  t.equal(params.statusCode, 204, 'an sf-integer with parameters is still one')
+  t.equal((await app.tus.store.get(path.split('/').pop() as string)).offset, 1, 'only the valid append was stored')
+})
+
+t.test('an append past the length never completes the upload; 8 invalidates it', async (t) => {
+  const { Readable } = await import('node:stream')
+  for (const version of ['6', '7', '8']) {
+    const completed: string[] = []
+    const { app } = await buildApp(t)
+    app.tus.on('upload-complete', ({ upload }) => { completed.push(upload.id) })
+    const IV = { 'upload-draft-interop-version': version }
+    for (const completes of ['?0', '?1']) {
+      const created = await app.inject({ method: 'POST', url: '/files/', headers: { ...IV, 'upload-complete': '?0', 'upload-length': '5' }, payload: 'ab' })
+      const path = pathOf(created.headers.location)
+      const over = await app.inject({
+        method: 'PATCH', url: path, headers: { ...IV, ...PU, 'upload-complete': completes, 'upload-offset': '2' }, payload: Readable.from([Buffer.from('cd'), Buffer.from('efg')])
+      })
+      t.equal(over.statusCode, 400, `${version}, ${completes}: a chunked overrun is refused`)
+      t.equal(over.headers['content-type'], 'application/problem+json')
+      t.not(over.headers['upload-complete'], '?1', 'not reported complete')
+      const head = await app.inject({ method: 'HEAD', url: path, headers: IV })
+      if (version === '8') {
+        t.equal(over.json().code, 'ERR_UPLOAD_INVALIDATED')
+        t.equal(head.statusCode, 404, '8: the invalid upload is gone')
+        const again = await app.inject({ method: 'PATCH', url: path, headers: { ...IV, ...PU, 'upload-complete': '?1', 'upload-offset': '4' }, payload: 'e' })
+        t.equal(again.statusCode, 404, '8: later appends are refused')
+      } else {
+        t.equal(over.json().code, 'ERR_INCONSISTENT_UPLOAD_LENGTH')
+        t.equal(head.headers['upload-complete'], '?0', `${version}: still incomplete after the overrun`)
+        t.equal(head.headers['upload-offset'], '4', 'the byte that would reach the length is not stored')
+        const done = await app.inject({ method: 'PATCH', url: path, headers: { ...IV, ...PU, 'upload-complete': '?1', 'upload-offset': '4' }, payload: 'e' })
+        t.equal(done.headers['upload-complete'], '?1', 'a completing request with the right length completes it')
+      }
+    }
+    await new Promise((resolve) => setTimeout(resolve, 20))
+    t.equal(completed.length, version === '8' ? 0 : 2, 'only completing requests finished uploads')
+  }
+})
+
+t.test('3 to 6: a successful append that does not complete the upload is a 201', async (t) => {
+  const { app } = await buildApp(t)
+  for (const version of [3, 4, 5, 6, 7, 8]) {
+    const IV = { 'upload-draft-interop-version': String(version) }
+    const more = version === 3 ? { 'upload-incomplete': '?1' } : { 'upload-complete': '?0' }
+    const last = version === 3 ? { 'upload-incomplete': '?0' } : { 'upload-complete': '?1' }
+    const created = await app.inject({ method: 'POST', url: '/files/', headers: { ...IV, ...more, 'upload-length': '4' } })
+    const path = pathOf(created.headers.location)
+    const type = version >= 6 ? PU : {}
+    const append = await app.inject({ method: 'PATCH', url: path, headers: { ...IV, ...type, ...more, 'upload-offset': '0' }, payload: 'ab' })
+    t.equal(append.statusCode, version <= 6 ? 201 : 204, `${version}: a non-completing append`)
+    t.equal(append.headers['upload-offset'], '2')
+    const done = await app.inject({ method: 'PATCH', url: path, headers: { ...IV, ...type, ...last, 'upload-offset': '2' }, payload: 'cd' })
+    t.equal(done.statusCode, 204, `${version}: a completing append without a body from the application`)
+  }
 })

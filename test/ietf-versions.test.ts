@@ -68,7 +68,7 @@ for (const version of [3, 4, 5, 6, 7, 8]) {
 
     // append: 204 + offset (+ Upload-Complete: ?0); the media type is required from 6
     const append = final(await exchange(port, 'PATCH', path, { ...IV, ...appendType, ...completion(version, false), 'Upload-Offset': '0', 'Content-Length': '5' }, { body: 'abcde' }).done)
-    t.equal(append.status, 204)
+    t.equal(append.status, version <= 6 ? 201 : 204, 'a non-completing append: 201 in the text of 3-6')
     t.equal(append.headers['upload-offset'], '5')
     t.equal(append.headers[stateName], incompleteValue)
     if (version >= 6) {
@@ -294,7 +294,7 @@ t.test('a HEAD or DELETE takes over an append in flight (interop 8)', async (t) 
   const resumed = final(await exchange(port, 'PATCH', path, { ...IV, ...PU, 'Upload-Complete': '?0', 'Upload-Offset': '10', 'Content-Length': '5' }, { body: 'abcde' }).done)
   t.equal(resumed.status, 204, 'an append at the returned offset is accepted')
 
-  const another = exchange(port, 'PATCH', path, { ...IV, ...PU, 'Upload-Complete': '?0', 'Upload-Offset': '15', 'Content-Length': '100' })
+  const another = exchange(port, 'PATCH', path, { ...IV, ...PU, 'Upload-Complete': '?0', 'Upload-Offset': '15', 'Content-Length': '50' })
   another.write('xyz')
   await new Promise((resolve) => setTimeout(resolve, 100))
   const deleted = final(await exchange(port, 'DELETE', path, IV).done)

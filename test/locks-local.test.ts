@@ -8,6 +8,11 @@ import { LockTimeout } from '../locks/locker.js'
 import { MemoryLocker } from '../locks/memory.js'
 import { lockerConformance } from './conformance/locker.js'
 
+// the lockers' timers and watches do not keep a process alive (a server does): this does, while
+// tests wait on them
+const alive = setInterval(() => {}, 1000)
+t.teardown(() => { clearInterval(alive) })
+
 lockerConformance(t, 'MemoryLocker', async () => {
   const locker = new MemoryLocker()
   return { a: locker, b: locker }

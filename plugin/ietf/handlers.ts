@@ -9,7 +9,7 @@
  * once the body has arrived whole.
  */
 import type { FastifyReply, FastifyRequest } from 'fastify'
-import { canDeferLength, isComplete, type Metadata, type UploadInfo } from '../../stores/store.js'
+import { canDeferLength, canTerminate, isComplete, type Metadata, type UploadInfo } from '../../stores/store.js'
 import { contentLength, hasBody, uploadId } from '../checks.js'
 import * as errors from '../errors.js'
 import { handleDelete } from '../handlers/delete.js'
@@ -154,17 +154,38 @@ async function declareLength (tus: Tus, id: string, size: number): Promise<void>
 
 /**
  * `receive`, where a body that goes past a known length is an inconsistent length (400), as the
- * draft has it, rather than tus's 413; the bytes up to the length are kept, as in tus.
+ * draft has it, rather than tus's 413. The bytes before the length are kept but never the one
+ * that reaches it: only a request whose body ends there completes the upload, never an overrun.
  */
 async function receiveDraft (tus: Tus, request: FastifyRequest, session: UploadSession, info: UploadInfo, progress?: (offset: number) => void): Promise<Received> {
-  const overrun = (): Error => new errors.InconsistentLength(`the body goes past the upload length of ${String(info.size)}`)
+  const overrun = (): Error => Object.assign(new errors.InconsistentLength(`the body goes past the upload length of ${String(info.size)}`), { [kOverrun]: true })
   try {
-    const got = await receive(tus, request, session, info, progress)
+    const got = await receive(tus, request, session, info, progress, info.size !== undefined)
     return got.reason === 'too-large' && info.size !== undefined ? { ...got, error: overrun() } : got
   } catch (err) {
     if (err instanceof errors.UploadSizeExceeded && info.size !== undefined) throw overrun()
     throw err
   }
+}
+
+const kOverrun = Symbol('fastify-tus.ietf.overrun')
+
+function isOverrun (err: Error | undefined): boolean {
+  return err !== undefined && (err as unknown as Record<symbol, unknown>)[kOverrun] === true
+}
+
+/**
+ * 8: an append that went past the length leaves an invalid upload (draft -08 on); it is removed,
+ * so the mark lasts across restarts and instances and every later request on it is a 404.
+ */
+async function invalidate (tus: Tus, request: FastifyRequest, info: UploadInfo): Promise<Error> {
+  const store = tus.store
+  if (!canTerminate(store)) return new errors.InconsistentLength(`the body goes past the upload length of ${String(info.size)}`)
+  await store.remove(info.id)
+  request.log.info({ event: 'tus.upload.invalidated', uploadId: info.id }, 'tus draft upload invalidated by an append past its length')
+  tus.emit('upload-terminated', { request, upload: info })
+  await tus.notify(request, 'postTerminate', info)
+  return new errors.UploadInvalidated(String(info.size))
 }
 
 interface Settled extends Received {
@@ -226,7 +247,16 @@ export const draftAppend: DraftHandler = async (tus, request, reply, rules) => {
     }
     // an empty request that completes an upload whose length was just reached
     if (isComplete(info)) return { info, completed: true, error: undefined }
-    const got = await settleLength(tus, info, await receiveDraft(tus, request, session, info, progressReporter(tus, request, reply, rules)), completes)
+    let got: Settled
+    try {
+      got = await settleLength(tus, info, await receiveDraft(tus, request, session, info, progressReporter(tus, request, reply, rules)), completes)
+    } catch (err) {
+      if (rules.invalidateOnOverrun && isOverrun(err as Error)) throw await invalidate(tus, request, info)
+      throw err
+    }
+    if (rules.invalidateOnOverrun && isOverrun(got.error)) {
+      return { info: { ...info, offset: got.offset }, completed: false, error: await invalidate(tus, request, info) }
+    }
     const after = { ...info, offset: got.offset, size: got.size }
     return { info: after, completed: got.reason !== 'stopped' && isComplete(after), error: got.error }
   })
@@ -234,7 +264,7 @@ export const draftAppend: DraftHandler = async (tus, request, reply, rules) => {
   stateHeaders(tus, reply, rules, result.info)
   if (result.error !== undefined) throw result.error
   if (body === undefined) {
-    reply.code(204).send()
+    reply.code(result.completed ? 204 : rules.appendStatus).send()
   } else {
     reply.code(200).send(body)
   }

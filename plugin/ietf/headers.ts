@@ -26,9 +26,14 @@ export function booleanField (request: FastifyRequest, name: string): boolean | 
   return typeof value === 'boolean' ? value : undefined
 }
 
-/** A non-negative sf-integer header; `undefined` when absent or invalid. */
+/** An sf-integer as the bare item of a field (parameters may follow); a Decimal such as `10.0` is not one. */
+const SF_INTEGER = /^[ \t]*\d{1,15}[ \t]*(?:;|$)/
+
+/** A non-negative sf-integer header; `undefined` when absent or invalid (a Decimal included). */
 export function integerField (request: FastifyRequest, name: string): number | undefined {
-  const value = item(header(request.headers, name))
+  const raw = header(request.headers, name)
+  if (raw === undefined || !SF_INTEGER.test(raw)) return undefined
+  const value = item(raw)
   return typeof value === 'number' && Number.isSafeInteger(value) && value >= 0 ? value : undefined
 }
 

@@ -51,6 +51,10 @@ export interface VersionRules {
    * 410 `completed-upload` and a non-empty one 400 `inconsistent-upload-length`.
    */
   completedAppend: 'completed-upload' | 'gone-or-inconsistent'
+  /** Status of a successful append that does not complete the upload: 201 in the text of 3-6, 204 from 7. */
+  appendStatus: 201 | 204
+  /** An append past the upload's length makes the upload invalid: it is removed (8, -08's text kept). */
+  invalidateOnOverrun: boolean
 }
 
 function rules (version: InteropVersion): VersionRules {
@@ -70,7 +74,9 @@ function rules (version: InteropVersion): VersionRules {
     completeOnEveryResponse: version >= 7,
     rejectUploadHeadersOnHeadDelete: version <= 6,
     acceptPatch: version >= 8,
-    completedAppend: version >= 8 ? 'gone-or-inconsistent' : 'completed-upload'
+    completedAppend: version >= 8 ? 'gone-or-inconsistent' : 'completed-upload',
+    appendStatus: version <= 6 ? 201 : 204,
+    invalidateOnOverrun: version >= 8
   } satisfies VersionRules)
 }
 
