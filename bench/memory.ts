@@ -1,6 +1,6 @@
 /**
  * Memory under load: N concurrent uploads (default 200) of SIZE bytes each (default 8 MiB)
- * against the built `fastify-tus` command; prints the server's RSS before, its peak, and the
+ * against the built `fastify-tus` command with its default flags; prints the server's RSS before, its peak, and the
  * growth. Bodies are streamed, so the growth must not depend on the upload size.
  *
  *   npm run build && npx tsx bench/memory.ts [--uploads 200] [--size 8MiB]
@@ -25,13 +25,19 @@ async function rssOf (pid: number): Promise<{ rss: number, peak: number }> {
 }
 
 const dir = await mkdtemp(join(tmpdir(), 'tus-bench-memory-'))
-const server = spawn(process.execPath, ['dist/bin/fastify-tus.js', '--host', '127.0.0.1', '--port', '0', '--upload-dir', dir, '--log-level', 'warn'], { stdio: ['ignore', 'pipe', 'inherit'] })
+const server = spawn(process.execPath, ['dist/bin/fastify-tus.js', '--host', '127.0.0.1', '--port', '0', '--upload-dir', dir], { stdio: ['ignore', 'pipe', 'inherit'] })
 const base = await new Promise<string>((resolve) => {
   let out = ''
+  let found = false
   server.stdout.on('data', (chunk) => {
+    // once listening, the output (request logs with the defaults) is read and dropped
+    if (found) return
     out += String(chunk)
     const match = /listening on (\S+)/.exec(out)
-    if (match?.[1] !== undefined) resolve(match[1])
+    if (match?.[1] !== undefined) {
+      found = true
+      resolve(match[1])
+    }
   })
 })
 const agent = new Agent({ keepAlive: true, maxSockets: uploads })

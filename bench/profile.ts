@@ -1,10 +1,10 @@
 /**
- * Profiles the fastify-tus command under one workload: runs it with `--cpu-prof`, drives it with
- * the load client, and prints where its main thread spent its time (self time per function and
+ * Profiles the fastify-tus command under one workload: runs it with `--cpu-prof` and its default
+ * flags (file locker, info logs; extra flags after `--` are added), drives it with the load client, and prints where its main thread spent its time (self time per function and
  * per file). The `.cpuprofile` written to `.bench/profiles/` opens as a flame graph in Chrome
  * DevTools (Performance → Load profile) or https://www.speedscope.app.
  *
- *   npm run build && npx tsx bench/profile.ts small-uploads [scale] [-- extra command flags]
+ *   npm run build && npx tsx bench/profile.ts heads-16 [scale] [-- extra command flags, e.g. --locker memory]
  */
 import { spawn } from 'node:child_process'
 import { mkdir, mkdtemp, readdir, readFile, rm } from 'node:fs/promises'
@@ -22,15 +22,21 @@ const dir = await mkdtemp(join(tmpdir(), 'tus-profile-'))
 
 const server = spawn(process.execPath, [
   '--cpu-prof', '--cpu-prof-dir', profiles,
-  'dist/bin/fastify-tus.js', '--host', '127.0.0.1', '--port', '0', '--upload-dir', dir, '--log-level', 'warn', '--disable-demo', ...extra
+  'dist/bin/fastify-tus.js', '--host', '127.0.0.1', '--port', '0', '--upload-dir', dir, ...extra
 ], { stdio: ['ignore', 'pipe', 'inherit'] })
 try {
   const url = await new Promise<string>((resolve, reject) => {
     let out = ''
+    let found = false
     server.stdout.on('data', (chunk) => {
+      // once listening, the output (request logs with the defaults) is read and dropped
+      if (found) return
       out += String(chunk)
       const match = /listening on (\S+)/.exec(out)
-      if (match?.[1] !== undefined) resolve(match[1])
+      if (match?.[1] !== undefined) {
+        found = true
+        resolve(match[1])
+      }
     })
     server.once('exit', () => reject(new Error(`the server exited: ${out}`)))
   })
