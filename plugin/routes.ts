@@ -47,8 +47,9 @@ export async function routes (instance: FastifyInstance, { tus }: RoutesOptions)
     }
     reply.header('X-Content-Type-Options', 'nosniff')
     if (reply.statusCode === 412) reply.header('Tus-Version', TUS_VERSION)
-    // a body we did not read to the end must not be mistaken for the next request
-    if (hasBody(request) && !request.raw.readableEnded) reply.header('Connection', 'close')
+    // a body we did not read to the end must not be mistaken for the next request (HTTP/1.x:
+    // HTTP/2 forbids the header and ends just the stream)
+    if (hasBody(request) && !request.raw.readableEnded && request.raw.httpVersionMajor === 1) reply.header('Connection', 'close')
     return payload
   })
 
