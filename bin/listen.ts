@@ -52,9 +52,14 @@ export function serverOptions (config: Listening): Partial<FastifyServerOptions>
   return {}
 }
 
-/** Closes the app's HTTP/2 sessions gracefully when it closes (Node 20's server.close() leaves them open). */
-export function closeSessionsOnClose (app: FastifyInstance): void {
-  const server = app.server as unknown as Http2Server
+/**
+ * What Fastify leaves to us on the servers it did not make for HTTP/1.1: no request time limit
+ * (uploads are long; `networkTimeout` bounds silence), and the app's HTTP/2 sessions closed
+ * gracefully when it closes (Node 20's server.close() leaves them open).
+ */
+export function prepareServer (app: FastifyInstance): void {
+  const server = app.server as unknown as Http2Server & { requestTimeout?: number }
+  if (typeof server.requestTimeout === 'number') server.requestTimeout = 0
   const sessions = (server as { [SESSIONS]?: Set<Http2Session> })[SESSIONS] ?? trackSessions(server)
   app.addHook('preClose', (done) => {
     for (const session of sessions) session.close()
@@ -96,13 +101,14 @@ function h2cServer (handler: Handler): Server {
       if (isHttp2 && seen.length < PREFACE.length) return
       socket.off('data', sniff)
       socket.pause()
+      // the servers read what was already read from the socket's buffer first
       socket.unshift(seen)
       if (isHttp2) {
         http2.emit('connection', socket)
       } else {
         for (const listener of serveHttp1) listener.call(http1, socket)
+        socket.resume()
       }
-      socket.resume()
     }
     socket.on('data', sniff)
   })

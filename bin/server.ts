@@ -16,7 +16,7 @@ import { createGrpcHookTransport } from './hooks/grpc.js'
 import { HttpHookTransport } from './hooks/http.js'
 import type { HookTransport } from './hooks/protocol.js'
 import { TusdHooks } from './hooks/tusd.js'
-import { closeSessionsOnClose, serverOptions } from './listen.js'
+import { prepareServer, serverOptions } from './listen.js'
 import { createLocker } from './locker.js'
 import { createStore } from './store.js'
 
@@ -31,7 +31,7 @@ export async function buildServer (config: CliConfig): Promise<FastifyInstance> 
   }
   // HTTPS serves HTTP/2 and HTTP/1.1; the plugin takes both
   const app = Fastify(options) as unknown as FastifyInstance
-  closeSessionsOnClose(app)
+  prepareServer(app)
   const directory = resolve(config.uploadDir)
   const storage = await createStore(config.s3, directory, config.gcs)
   app.addHook('onClose', storage.close)

@@ -44,7 +44,7 @@ type InvokeHook = (request: object, metadata: Grpc.Metadata, callback: (err: Grp
 type HookClient = Grpc.Client & { InvokeHook: InvokeHook }
 
 /** tusd's retry interceptor retries these codes only. */
-const RETRIED = new Set([14 /* UNAVAILABLE */, 8])
+const RETRIED = new Set([14, 8]) // UNAVAILABLE, RESOURCE_EXHAUSTED
 
 /** The proto file: next to this module in the sources, in bin/hooks/ of the package from dist/. */
 export const HOOK_PROTO: string = ['./hook.proto', '../../../bin/hooks/hook.proto']
