@@ -11,10 +11,13 @@ import { constants as h2 } from 'node:http2'
 import { join } from 'node:path'
 import { setTimeout as sleep } from 'node:timers/promises'
 import { promisify } from 'node:util'
-import type { FastifyInstance } from 'fastify'
+import Fastify, { type FastifyInstance } from 'fastify'
+import type { AddressInfo } from 'node:net'
 import t, { type Test } from 'tap'
 import * as tus from 'tus-js-client'
 import { main, type CommandIo } from '../bin/main.js'
+import tusPlugin from '../plugin/index.js'
+import { MemoryStore } from '../stores/memory.js'
 import { tempDir } from './helpers/app.js'
 import { hasOpenssl, http2Request, http2Session, makeCertificate, type TestCertificate } from './helpers/tls.js'
 
@@ -284,4 +287,39 @@ t.test('--unix-sock: serves on the socket, replaces a stale one, refuses a live 
 
   await app.close()
   t.notOk(existsSync(path), 'the socket file is removed on close')
+})
+
+t.test('the plugin on Fastify({ http2: true }) without TLS: every route over HTTP/2 streams', async (t) => {
+  const warnings: Error[] = []
+  const onWarning = (warning: Error): void => { warnings.push(warning) }
+  process.on('warning', onWarning)
+  t.teardown(() => { process.off('warning', onWarning) })
+  const app = Fastify({ http2: true })
+  await app.register(tusPlugin, { store: new MemoryStore(), networkTimeout: 500 })
+  await app.listen({ host: '127.0.0.1', port: 0 })
+  t.teardown(async () => { await app.close() })
+  const session = await http2Session(`http://127.0.0.1:${(app.server.address() as AddressInfo).port}`)
+  t.teardown(() => session.destroy())
+
+  const options = await http2Request(session, { ':method': 'OPTIONS', ':path': '/files/' })
+  t.equal(options.status, 204)
+  t.match(options.headers['tus-extension'], /creation-with-upload/)
+  const created = await http2Request(session, { ':method': 'POST', ':path': '/files/', ...TUS, 'upload-length': '6', 'content-type': 'application/offset+octet-stream' }, 'abc')
+  t.equal(created.status, 201)
+  t.equal(created.headers['upload-offset'], '3')
+  const path = new URL(created.headers.location as string).pathname
+  const conflict = await http2Request(session, { ':method': 'PATCH', ':path': path, ...TUS, 'upload-offset': '0', 'content-type': 'application/offset+octet-stream' }, 'zzz')
+  t.equal(conflict.status, 409)
+  t.equal(conflict.headers.connection, undefined)
+  t.match(JSON.parse(conflict.body), { code: 'ERR_MISMATCHED_OFFSET' }, 'the whole body before the reset')
+  const patched = await http2Request(session, { ':method': 'PATCH', ':path': path, ...TUS, 'upload-offset': '3', 'content-type': 'application/offset+octet-stream' }, 'def')
+  t.equal(patched.status, 204)
+  const got = await http2Request(session, { ':method': 'GET', ':path': path, ...TUS })
+  t.equal(got.body, 'abcdef')
+  // the IETF draft over HTTP/2: no 104 (no socket of its own), the final answer as usual
+  const draft = await http2Request(session, { ':method': 'POST', ':path': '/files/', 'upload-draft-interop-version': '6', 'upload-complete': '?1' }, 'xyz')
+  t.equal(draft.status, 201)
+  t.equal((await http2Request(session, { ':method': 'DELETE', ':path': path, ...TUS })).status, 204)
+  t.equal((await http2Request(session, { ':method': 'HEAD', ':path': path, ...TUS })).status, 404)
+  t.same(warnings.map((warning) => warning.message), [], 'no process warnings (a Connection header would be one)')
 })
