@@ -20,6 +20,8 @@ import { FlagError, type CliConfig, type TlsMode } from './flags.js'
 
 /** What an HTTP/2 client sends first (RFC 9113 §3.4). */
 const PREFACE = Buffer.from('PRI * HTTP/2.0\r\n\r\nSM\r\n\r\n', 'latin1')
+/** How long a new h2c connection may stay silent before its first bytes tell which protocol it speaks. */
+const SNIFF_TIMEOUT = 10_000
 /** Fastify's default for idle HTTP/2 sessions. */
 const SESSION_TIMEOUT = 72_000
 
@@ -94,12 +96,19 @@ function h2cServer (handler: Handler): Server {
   http1.removeAllListeners('connection')
   http1.on('connection', (socket: Socket) => {
     let seen = Buffer.alloc(0)
+    // until a server has the socket, its errors and its silence are ours
+    const drop = (): void => { socket.destroy() }
+    socket.on('error', drop)
+    socket.setTimeout(SNIFF_TIMEOUT, drop)
     const sniff = (chunk: Buffer): void => {
       seen = Buffer.concat([seen, chunk])
       const length = Math.min(seen.length, PREFACE.length)
       const isHttp2 = seen.subarray(0, length).equals(PREFACE.subarray(0, length))
       if (isHttp2 && seen.length < PREFACE.length) return
       socket.off('data', sniff)
+      socket.off('error', drop)
+      socket.setTimeout(0)
+      socket.removeListener('timeout', drop)
       socket.pause()
       // the servers read what was already read from the socket's buffer first
       socket.unshift(seen)

@@ -12,7 +12,7 @@ import { join } from 'node:path'
 import { setTimeout as sleep } from 'node:timers/promises'
 import { promisify } from 'node:util'
 import Fastify, { type FastifyInstance } from 'fastify'
-import type { AddressInfo } from 'node:net'
+import { connect as connectTcp, type AddressInfo } from 'node:net'
 import t, { type Test } from 'tap'
 import * as tus from 'tus-js-client'
 import { main, type CommandIo } from '../bin/main.js'
@@ -192,6 +192,20 @@ t.test('--enable-h2c: HTTP/2 with prior knowledge and HTTP/1.1 on one port', asy
   t.match(head.headers, /upload-offset: 5/i)
   const fetched = await fetch(location, { method: 'HEAD', headers: TUS })
   t.equal(fetched.headers.get('upload-offset'), '5', 'an HTTP/1.1 client with keep-alive')
+
+  // connections that go away before their first bytes tell the protocol do not disturb the server
+  const port = Number(new URL(url).port)
+  for (const bytes of ['', 'PRI * HT', 'G']) {
+    await new Promise<void>((resolve) => {
+      const socket = connectTcp(port, '127.0.0.1', () => {
+        if (bytes !== '') socket.write(bytes)
+        setTimeout(() => { socket.resetAndDestroy(); resolve() }, 50)
+      })
+      socket.on('error', () => {})
+    })
+  }
+  const after = await curl(['--http2-prior-knowledge', '-I', '-H', 'Tus-Resumable: 1.0.0', location])
+  t.equal(after.status, 200, 'still serving after connections reset mid-preface')
 
   const plain = await start(t, [])
   await t.rejects(curl(['--http2-prior-knowledge', '-X', 'OPTIONS', plain.url]), 'no h2c without the flag')
