@@ -13,7 +13,7 @@ import { createGrpcHookTransport, fromWire, loadGrpc, wireRequest, type GrpcHook
 import type { HookRequest } from '../bin/hooks/protocol.js'
 import { main, type CommandIo } from '../bin/main.js'
 import { tempDir } from './helpers/app.js'
-import { makeCertificate, type TestCertificate } from './helpers/tls.js'
+import { http2Request, http2Session, makeCertificate, type TestCertificate } from './helpers/tls.js'
 
 const TUS = { 'tus-resumable': '1.0.0' }
 
@@ -233,4 +233,22 @@ t.test('a missing hook server fails blocking hooks with a generic 500', async (t
   const answer = await fetch(url, { method: 'POST', headers: { ...TUS, 'upload-length': '3' } })
   t.equal(answer.status, 500)
   t.notMatch(await answer.text(), /UNAVAILABLE|127\.0\.0\.1/, 'no hook detail for the client')
+})
+
+t.test('over HTTP/2 the hook sees the request as over HTTP/1.1: no pseudo-headers, Host from :authority', async (t) => {
+  const server = await startHookServer(t, () => ({}))
+  const dir = await tempDir(t)
+  const io = fakeIo()
+  const app = await main(['--host', '127.0.0.1', '--port', '0', '--upload-dir', dir, '--log-level', 'silent', '--disable-demo', '--enable-h2c',
+    '--hooks-grpc', server.address, '--hooks-enabled-events', 'pre-create'], io)
+  if (app === undefined) throw new Error(io.err)
+  t.teardown(async () => await app.close())
+  const url = new URL(/listening on (\S+)/.exec(io.out)?.[1] as string)
+  const session = await http2Session(url.origin)
+  t.teardown(() => session.destroy())
+  const created = await http2Request(session, { ':method': 'POST', ':path': url.pathname, ...TUS, 'upload-length': '3', 'x-tenant': 't1' })
+  t.equal(created.status, 201)
+  const request = server.calls[0]?.request.event.httpRequest
+  t.match(request, { method: 'POST', uri: '/files/', header: { Host: url.host, 'X-Tenant': 't1', 'Tus-Resumable': '1.0.0' } })
+  t.notOk(Object.keys(request.header as object).some((name) => name.startsWith(':')), 'no pseudo-headers')
 })
