@@ -212,7 +212,7 @@ t.test('--enable-h2c: HTTP/2 with prior knowledge and HTTP/1.1 on one port', asy
 })
 
 for (const mode of ['h2c', 'tls'] as const) {
-  t.test(`HTTP/2 (${mode}): a reset stream keeps its bytes and frees the lock; idle timeout; graceful stop`, async (t) => {
+  t.test(`HTTP/2 (${mode}): a reset stream keeps its bytes and frees the lock; lock exchange; idle timeout; graceful stop`, async (t) => {
     const args = mode === 'h2c' ? ['--enable-h2c'] : ['--tls-certificate', certificate.certPath, '--tls-key', certificate.keyPath]
     const { app, url, io } = await start(t, [...args, '--network-timeout', '500ms', '--acquire-lock-timeout', '3s'])
     const origin = new URL(url).origin.replace('127.0.0.1', 'localhost')
@@ -247,8 +247,19 @@ for (const mode of ['h2c', 'tls'] as const) {
     t.ok(Date.now() - started < 2000, 'the lock was free: no wait for the lock timeout')
     t.equal(resumed.headers.connection, undefined)
 
+    // lock exchange between two streams of one connection: the newer request takes the upload over
+    const holder = session.request({ ':method': 'PATCH', ':path': uploadPath, ...TUS, 'upload-offset': '40', 'content-type': 'application/offset+octet-stream' })
+    holder.on('error', () => {})
+    const holderStatus = new Promise<number>((resolve) => holder.once('response', (headers) => { holder.resume(); resolve(Number(headers[':status'])) }))
+    holder.write(Buffer.alloc(2, 5))
+    for (let i = 0; i < 100 && (await app.tus.store.get(uploadPath.split('/').pop() as string)).offset < 42; i++) await sleep(20)
+    const takeover = await http2Request(session, { ':method': 'PATCH', ':path': uploadPath, ...TUS, 'upload-offset': '42', 'content-type': 'application/offset+octet-stream' }, Buffer.alloc(3, 6))
+    t.equal(takeover.status, 204, 'the newer PATCH got the upload')
+    t.equal(takeover.headers['upload-offset'], '45')
+    t.ok(await holderStatus >= 400, 'the holder was told to stop')
+
     // silence on a stream: the network timeout ends the body, the bytes stay
-    const slow = session.request({ ':method': 'PATCH', ':path': uploadPath, ...TUS, 'upload-offset': '40', 'content-type': 'application/offset+octet-stream' })
+    const slow = session.request({ ':method': 'PATCH', ':path': uploadPath, ...TUS, 'upload-offset': '45', 'content-type': 'application/offset+octet-stream' })
     slow.on('error', () => {})
     const slowStatus = new Promise<number>((resolve) => slow.once('response', (headers) => { slow.resume(); resolve(Number(headers[':status'])) }))
     const slowClosed = new Promise<void>((resolve) => slow.once('close', resolve))
@@ -256,21 +267,21 @@ for (const mode of ['h2c', 'tls'] as const) {
     t.equal(await slowStatus, 408, 'ERR_READ_TIMEOUT after 500 ms of silence')
     await slowClosed
     t.equal(slow.rstCode, h2.NGHTTP2_NO_ERROR, 'the server reset the stream it stopped reading, without error')
-    t.equal(await head(), '45')
+    t.equal(await head(), '50')
 
     // a stop while a body streams in: 503, the bytes stay, the process exits without waiting for idle sessions
-    const inflight = session.request({ ':method': 'PATCH', ':path': uploadPath, ...TUS, 'upload-offset': '45', 'content-type': 'application/offset+octet-stream' })
+    const inflight = session.request({ ':method': 'PATCH', ':path': uploadPath, ...TUS, 'upload-offset': '50', 'content-type': 'application/offset+octet-stream' })
     inflight.on('error', () => {})
     const inflightStatus = new Promise<number>((resolve) => inflight.once('response', (headers) => { inflight.resume(); resolve(Number(headers[':status'])) }))
     inflight.write(Buffer.alloc(5, 4))
-    for (let i = 0; i < 100 && (await app.tus.store.get(uploadPath.split('/').pop() as string)).offset < 50; i++) await sleep(20)
+    for (let i = 0; i < 100 && (await app.tus.store.get(uploadPath.split('/').pop() as string)).offset < 55; i++) await sleep(20)
     const stopping = Date.now()
     io.emitter.emit('SIGTERM', 'SIGTERM')
     t.equal(await inflightStatus, 503)
     for (let i = 0; i < 150 && io.codes.length === 0; i++) await sleep(20)
     t.same(io.codes, [0], 'a graceful exit')
     t.ok(Date.now() - stopping < 3000, 'the open HTTP/2 session did not hold the stop')
-    t.equal((await app.tus.store.get(uploadPath.split('/').pop() as string)).offset, 50, 'the bytes received before the stop stay')
+    t.equal((await app.tus.store.get(uploadPath.split('/').pop() as string)).offset, 55, 'the bytes received before the stop stay')
   })
 }
 
