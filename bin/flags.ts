@@ -20,6 +20,8 @@ export { FlagError } from './flag-kit.js'
 export type LogFormat = 'json' | 'pretty'
 export type LockerKind = 'memory' | 'file' | 'redis' | 'etcd'
 const LOCKERS = ['memory', 'file', 'redis', 'etcd'] as const satisfies readonly LockerKind[]
+export type TlsMode = 'tls13' | 'tls12' | 'tls12-strong'
+const TLS_MODES = ['tls13', 'tls12', 'tls12-strong'] as const satisfies readonly TlsMode[]
 const LOG_LEVELS = ['fatal', 'error', 'warn', 'info', 'debug', 'trace', 'silent'] as const
 const DEFAULT_REDIS_URL = 'redis://127.0.0.1:6379'
 const DEFAULT_ETCD_URL = 'http://127.0.0.1:2379'
@@ -84,6 +86,13 @@ application default credentials, or the metadata server on Google Cloud.`,
 export const FLAGS = {
   host: flag({ to: 'host', section: 'main', arg: 'HOST', help: 'interface to listen on', read: text('0.0.0.0') }),
   port: flag({ to: 'port', section: 'main', arg: 'PORT', help: 'port to listen on; 0 picks a free one', read: port }),
+  'unix-sock': flag({ to: 'unixSock', section: 'main', arg: 'PATH', help: 'listen on this unix socket instead of --host and --port', read: nonEmpty() }),
+  'tls-certificate': flag({ to: 'tls.certificate', section: 'main', arg: 'FILE', help: 'serve HTTPS (HTTP/2 and HTTP/1.1) with this PEM certificate chain', read: nonEmpty() }),
+  'tls-key': flag({ to: 'tls.key', section: 'main', arg: 'FILE', help: 'the PEM private key of --tls-certificate', read: nonEmpty() }),
+  'tls-mode': flag({
+    to: 'tls.mode', section: 'main', arg: 'MODE', help: 'tls13 (TLS 1.3 only), tls12 (1.2 and 1.3, AEAD ciphers)\nor tls12-strong (1.2 only, AES-256-GCM)', read: oneOf(TLS_MODES, 'tls12')
+  }),
+  'enable-h2c': flag({ to: 'enableH2c', section: 'main', help: 'also serve cleartext HTTP/2 (prior knowledge) next to HTTP/1.1; not with TLS', read: toggle }),
   'base-path': flag({ to: 'basePath', section: 'main', arg: 'PATH', help: 'URL path of the upload collection', read: urlPath(plugin.path.default) }),
   'upload-dir': flag({
     to: 'uploadDir',
@@ -212,6 +221,16 @@ export const FLAGS = {
     help: `hook events to send, comma-separated; empty for all of\n${HOOK_TYPES.slice(0, 4).join(', ')},\n${HOOK_TYPES.slice(4).join(', ')}`,
     read: hookEvents
   }),
+  'hooks-grpc': flag({ to: 'hooks.grpc', section: 'hooks', arg: 'HOST:PORT', help: 'call every hook event on this gRPC server (tusd\'s proto.HookHandler)', read: nonEmpty() }),
+  'hooks-grpc-retry': flag({ to: 'hooks.grpcRetry', section: 'hooks', arg: 'N', help: 'attempts per hook call while the server is unavailable, counted as tusd does', read: count(3) }),
+  'hooks-grpc-backoff': flag({ to: 'hooks.grpcBackoff', section: 'hooks', arg: 'DURATION', help: 'wait between gRPC attempts', read: duration(1000, 0) }),
+  'hooks-grpc-secure': flag({ to: 'hooks.grpcSecure', section: 'hooks', help: 'TLS to the gRPC server (needs --hooks-grpc-server-tls-certificate)', read: toggle }),
+  'hooks-grpc-server-tls-certificate': flag({ to: 'hooks.grpcServerTlsCertificate', section: 'hooks', arg: 'FILE', help: 'PEM certificate (or CA) the gRPC server is checked against', read: nonEmpty() }),
+  'hooks-grpc-client-tls-certificate': flag({ to: 'hooks.grpcClientTlsCertificate', section: 'hooks', arg: 'FILE', help: 'PEM client certificate for mutual TLS', read: nonEmpty() }),
+  'hooks-grpc-client-tls-key': flag({ to: 'hooks.grpcClientTlsKey', section: 'hooks', arg: 'FILE', help: 'PEM key of --hooks-grpc-client-tls-certificate', read: nonEmpty() }),
+  'hooks-grpc-forward-headers': flag({
+    to: 'hooks.grpcForwardHeaders', section: 'hooks', arg: 'LIST', help: 'client request headers to send as gRPC metadata, e.g. Authorization', read: list([])
+  }),
   'progress-hooks-interval': flag({
     to: 'hooks.progressInterval', section: 'hooks', arg: 'DURATION', help: 'time between post-receive events while a body streams in', read: duration(plugin.progressInterval.default, 1)
   })
@@ -251,9 +270,10 @@ export function parseFlags (argv: string[]): CliConfig | 'help' | 'version' {
   if (basePath !== '/' && `${values.metricsPath}/`.startsWith(basePath)) {
     throw new FlagError(`--metrics-path ${values.metricsPath} must not be inside --base-path ${basePath}`)
   }
-  if (values.hooks.http !== undefined && values.hooks.dir !== undefined) {
-    throw new FlagError('--hooks-http and --hooks-dir cannot be combined: choose one hook transport')
-  }
+  const transports = (['http', 'dir', 'grpc'] as const).filter((name) => values.hooks[name] !== undefined)
+  if (transports.length > 1) throw new FlagError(`${transports.map((name) => `--hooks-${name}`).join(' and ')} cannot be combined: choose one hook transport`)
+  checkListening(values)
+  checkGrpcHooks(values.hooks)
   return {
     ...values,
     basePath,
@@ -261,6 +281,21 @@ export function parseFlags (argv: string[]): CliConfig | 'help' | 'version' {
     s3: s3Config(s3),
     gcs: gcsConfig(gcs, s3.bucket)
   }
+}
+
+/** tusd's rules: TLS needs both files, h2c is cleartext only. */
+function checkListening ({ tls, enableH2c }: Pick<Parsed, 'tls' | 'enableH2c'>): void {
+  if ((tls.certificate === undefined) !== (tls.key === undefined)) throw new FlagError('--tls-certificate and --tls-key go together')
+  if (enableH2c && tls.certificate !== undefined) throw new FlagError('--enable-h2c is cleartext HTTP/2: it cannot be combined with --tls-certificate (HTTPS has HTTP/2 anyway)')
+}
+
+function checkGrpcHooks (hooks: Parsed['hooks']): void {
+  if (hooks.grpc === undefined) return
+  if (hooks.grpcSecure && hooks.grpcServerTlsCertificate === undefined) throw new FlagError('--hooks-grpc-secure needs --hooks-grpc-server-tls-certificate')
+  if ((hooks.grpcClientTlsCertificate === undefined) !== (hooks.grpcClientTlsKey === undefined)) {
+    throw new FlagError('--hooks-grpc-client-tls-certificate and --hooks-grpc-client-tls-key go together')
+  }
+  if (hooks.grpcClientTlsCertificate !== undefined && !hooks.grpcSecure) throw new FlagError('--hooks-grpc-client-tls-certificate needs --hooks-grpc-secure')
 }
 
 function lockerConfig (kind: LockerKind | undefined, redisUrl: string | undefined, etcdUrl: string | undefined): Pick<CliConfig, 'locker' | 'redisUrl' | 'etcdUrls'> {

@@ -5,6 +5,7 @@
 import type { FastifyInstance } from 'fastify'
 import { existsSync, readFileSync } from 'node:fs'
 import { FlagError, HELP, parseFlags } from './flags.js'
+import { prepareUnixSocket } from './listen.js'
 import { buildServer } from './server.js'
 
 export interface CommandIo {
@@ -44,6 +45,8 @@ export async function main (argv: string[], io: CommandIo = processIo): Promise<
 
   let app
   try {
+    // a stale socket file is removed, a live one refused
+    if (config.unixSock !== undefined) await prepareUnixSocket(config.unixSock)
     app = await buildServer(config)
   } catch (err) {
     if (!(err instanceof FlagError)) throw err
@@ -51,12 +54,20 @@ export async function main (argv: string[], io: CommandIo = processIo): Promise<
     io.exit(2)
     return undefined
   }
-  const address = await app.listen({ host: config.host, port: config.port })
+  let address: string
+  if (config.unixSock === undefined) {
+    address = await app.listen({ host: config.host, port: config.port })
+  } else {
+    await app.listen({ path: config.unixSock })
+    address = `unix:${config.unixSock}`
+  }
   const where = config.gcs !== undefined
     ? `gs://${config.gcs.bucket}/${config.gcs.objectPrefix}`
     : config.s3 === undefined ? config.uploadDir : `s3://${config.s3.bucket}/${config.s3.objectPrefix}`
-  io.stdout(`fastify-tus: tus server listening on ${address}${config.basePath} (uploads in ${where})\n`)
-  if (config.exposeMetrics) io.stdout(`fastify-tus: Prometheus metrics at ${address}${config.metricsPath}\n`)
+  // a unix socket has no URL: its path, then the collection's path
+  const collection = config.unixSock === undefined ? `${address}${config.basePath}` : `${address} at ${config.basePath}`
+  io.stdout(`fastify-tus: tus server listening on ${collection} (uploads in ${where})\n`)
+  if (config.exposeMetrics) io.stdout(`fastify-tus: Prometheus metrics at ${config.unixSock === undefined ? address : `${address} at `}${config.metricsPath}\n`)
 
   let stopping = false
   const stop = (signal: NodeJS.Signals): void => {

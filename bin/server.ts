@@ -12,20 +12,26 @@ import tus from '../plugin/index.js'
 import { registerDemo } from './demo.js'
 import { FlagError, type CliConfig, type HookFlags } from './flags.js'
 import { FileHookTransport } from './hooks/file.js'
+import { createGrpcHookTransport } from './hooks/grpc.js'
 import { HttpHookTransport } from './hooks/http.js'
 import type { HookTransport } from './hooks/protocol.js'
 import { TusdHooks } from './hooks/tusd.js'
+import { prepareServer, serverOptions } from './listen.js'
 import { createLocker } from './locker.js'
 import { createStore } from './store.js'
 
 export async function buildServer (config: CliConfig): Promise<FastifyInstance> {
-  const transport = hookTransport(config.hooks)
-  const app = Fastify({
+  const transport = await hookTransport(config.hooks)
+  const options: FastifyServerOptions = {
     logger: logger(config),
     trustProxy: config.behindProxy,
     requestTimeout: 0,
-    return503OnClosing: true
-  })
+    return503OnClosing: true,
+    ...serverOptions(config)
+  }
+  // HTTPS serves HTTP/2 and HTTP/1.1; the plugin takes both
+  const app = Fastify(options) as unknown as FastifyInstance
+  prepareServer(app)
   const directory = resolve(config.uploadDir)
   const storage = await createStore(config.s3, directory, config.gcs, { directoryMode: config.dirPerms, fileMode: config.filePerms })
   app.addHook('onClose', storage.close)
@@ -102,7 +108,7 @@ function logger (config: CliConfig): FastifyServerOptions['logger'] {
   }
 }
 
-function hookTransport (flags: HookFlags): HookTransport | undefined {
+async function hookTransport (flags: HookFlags): Promise<HookTransport | undefined> {
   if (flags.dir !== undefined) {
     const directory = resolve(flags.dir)
     let isDirectory = false
@@ -121,6 +127,17 @@ function hookTransport (flags: HookFlags): HookTransport | undefined {
       sizeLimit: flags.httpSizeLimit,
       forwardHeaders: flags.httpForwardHeaders,
       skipVerify: flags.httpSkipVerify
+    })
+  }
+  if (flags.grpc !== undefined) {
+    return await createGrpcHookTransport({
+      endpoint: flags.grpc,
+      retries: flags.grpcRetry,
+      backoff: flags.grpcBackoff,
+      forwardHeaders: flags.grpcForwardHeaders,
+      tls: flags.grpcSecure
+        ? { serverCertificate: flags.grpcServerTlsCertificate as string, clientCertificate: flags.grpcClientTlsCertificate, clientKey: flags.grpcClientTlsKey }
+        : undefined
     })
   }
   return undefined

@@ -31,6 +31,9 @@ export function uploadId (request: FastifyRequest): string {
 export function hasBody (request: FastifyRequest): boolean {
   const length = request.headers['content-length']
   if (length !== undefined) return length !== '0'
+  // HTTP/2 has no Transfer-Encoding: a body is there unless the headers ended the stream
+  const stream = (request.raw as { stream?: { endAfterHeaders: boolean } }).stream
+  if (stream !== undefined) return !stream.endAfterHeaders
   return request.headers['transfer-encoding'] !== undefined
 }
 

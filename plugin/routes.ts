@@ -47,8 +47,12 @@ export async function routes (instance: FastifyInstance, { tus }: RoutesOptions)
     }
     reply.header('X-Content-Type-Options', 'nosniff')
     if (reply.statusCode === 412) reply.header('Tus-Version', TUS_VERSION)
-    // a body we did not read to the end must not be mistaken for the next request
-    if (hasBody(request) && !request.raw.readableEnded) reply.header('Connection', 'close')
+    // a body we did not read to the end must not be mistaken for the next request; HTTP/2
+    // forbids the header: the stream is reset with NO_ERROR once the response is out (RFC 9113 §8.1)
+    if (hasBody(request) && !request.raw.readableEnded) {
+      if (request.raw.httpVersionMajor === 1) reply.header('Connection', 'close')
+      else endStreamAfterResponse(reply)
+    }
     return payload
   })
 
@@ -122,4 +126,13 @@ export async function routes (instance: FastifyInstance, { tus }: RoutesOptions)
     exposeHeadRoute: false,
     handler: dispatch(upload, draftUpload)
   })
+}
+
+/**
+ * HTTP/2: asks the client to stop sending a body we will not read, once the response is out
+ * (the stream's writable side finished; the reset then follows the response's frames).
+ */
+function endStreamAfterResponse (reply: FastifyReply): void {
+  const stream = (reply.raw as { stream?: { once: (event: 'finish', listener: () => void) => void, close: () => void } }).stream
+  stream?.once('finish', () => stream.close())
 }

@@ -219,6 +219,14 @@ t.test('hook flags', async (t) => {
     httpSizeLimit: 5120,
     httpSkipVerify: false,
     dir: undefined,
+    grpc: undefined,
+    grpcRetry: 3,
+    grpcBackoff: 1000,
+    grpcSecure: false,
+    grpcServerTlsCertificate: undefined,
+    grpcClientTlsCertificate: undefined,
+    grpcClientTlsKey: undefined,
+    grpcForwardHeaders: [],
     enabledEvents: ['pre-create', 'post-create', 'post-receive', 'post-terminate', 'post-finish'],
     progressInterval: 1000
   }, 'tusd\'s defaults')
@@ -233,6 +241,14 @@ t.test('hook flags', async (t) => {
     httpSizeLimit: 1024 * 1024,
     httpSkipVerify: true,
     dir: undefined,
+    grpc: undefined,
+    grpcRetry: 3,
+    grpcBackoff: 1000,
+    grpcSecure: false,
+    grpcServerTlsCertificate: undefined,
+    grpcClientTlsCertificate: undefined,
+    grpcClientTlsKey: undefined,
+    grpcForwardHeaders: [],
     enabledEvents: ['pre-finish', 'post-finish'],
     progressInterval: 100
   })

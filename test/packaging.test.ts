@@ -48,3 +48,21 @@ t.test('prom-client loads only when metrics are on', async (t) => {
   t.notOk(off.includes('prom-client'), 'metrics off: prom-client is never loaded')
   t.ok(resolvedBy(app(true)).includes('prom-client'), 'metrics on: it is')
 })
+
+t.test('@grpc/grpc-js and @grpc/proto-loader load only with --hooks-grpc, and the proto ships', async (t) => {
+  t.equal(pkg.peerDependenciesMeta['@grpc/grpc-js']?.optional, true)
+  t.equal(pkg.peerDependenciesMeta['@grpc/proto-loader']?.optional, true)
+  const command = (flags: string[]): string => `
+    import { mkdtempSync } from 'node:fs'
+    import { tmpdir } from 'node:os'
+    import { join } from 'node:path'
+    import { parseFlags } from './dist/bin/flags.js'
+    import { buildServer } from './dist/bin/server.js'
+    const dir = mkdtempSync(join(tmpdir(), 'tus-pack-'))
+    const app = await buildServer(parseFlags(['--upload-dir', dir, '--log-level', 'silent', '--disable-demo', ...${JSON.stringify(flags)}]))
+    await app.close()`
+  const plain = resolvedBy(command([]))
+  t.notOk(plain.some((name) => name.startsWith('@grpc/')), 'no gRPC without --hooks-grpc')
+  const grpc = resolvedBy(command(['--hooks-grpc', '127.0.0.1:1']))
+  t.ok(grpc.includes('@grpc/grpc-js') && grpc.includes('@grpc/proto-loader'), 'both with it, the proto found from dist/')
+})

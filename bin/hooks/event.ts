@@ -40,11 +40,13 @@ export function httpRequest (request: FastifyRequest): HTTPRequest {
   const header = Object.create(null) as Record<string, string[]>
   const pairs = raw.rawHeaders
   for (let i = 0; i + 1 < pairs.length; i += 2) {
+    // HTTP/2 pseudo-headers (`:path` …) are not headers to Go
+    if ((pairs[i] as string).startsWith(':')) continue
     const name = canonicalHeaderKey(pairs[i] as string)
     ;(header[name] ??= []).push(pairs[i + 1] as string)
   }
-  // Go keeps Host out of the header map; tusd puts it back as a single value
-  header.Host = [request.headers.host ?? '']
+  // Go keeps Host out of the header map; tusd puts it back as a single value (HTTP/2: `:authority`)
+  header.Host = [request.headers.host ?? (request.headers[':authority'] as string | undefined) ?? '']
   return {
     Method: method(request),
     URI: raw.url ?? '',
