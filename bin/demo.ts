@@ -1,7 +1,8 @@
 /**
  * The command's demo page at `/`: an Uppy Dashboard (bundled at build time into dist/demo/ by
- * scripts/build-demo.mjs) uploading to the tus endpoint, and `GET /demo/uploads.json`, the uploads
- * completed since the server started.
+ * scripts/build-demo.mjs) uploading to the tus endpoint. The list of completed uploads lives in
+ * the browser that made them (its localStorage): the server never lists uploads, since an upload's
+ * id is all that protects it.
  *
  * Only a fixed list of files is served, read once at start, each with its own content type,
  * `nosniff` and a Content-Security-Policy that allows nothing but this origin (plus `data:`/`blob:`
@@ -12,7 +13,6 @@ import type { FastifyInstance, FastifyReply } from 'fastify'
 import { existsSync } from 'node:fs'
 import { readFile } from 'node:fs/promises'
 import { fileURLToPath } from 'node:url'
-import type { UploadInfo } from '../plugin/index.js'
 
 export interface DemoOptions {
   /** The tus collection path, e.g. `/files/`. */
@@ -21,16 +21,6 @@ export interface DemoOptions {
   download: boolean
   /** Where the built assets are; by default dist/demo/ of this package. */
   assets?: string
-  /** How many completed uploads the list keeps (newest first). */
-  keep?: number
-}
-
-export interface CompletedUpload {
-  id: string
-  name: string
-  size: number
-  url: string
-  completedAt: string
 }
 
 export const CONTENT_SECURITY_POLICY = [
@@ -85,21 +75,6 @@ export async function registerDemo (app: FastifyInstance, options: DemoOptions):
     })
   })
 
-  const keep = options.keep ?? 100
-  const completed: CompletedUpload[] = []
-  app.tus.on('upload-complete', ({ upload }) => {
-    if (upload.concat?.kind === 'partial') return
-    completed.unshift(describe(upload, options.basePath))
-    completed.length = Math.min(completed.length, keep)
-  })
-  app.tus.on('upload-terminated', ({ upload }) => {
-    const index = completed.findIndex((entry) => entry.id === upload.id)
-    if (index >= 0) completed.splice(index, 1)
-  })
-  app.get('/demo/uploads.json', async (_request, reply) => {
-    secure(reply)
-    return await reply.header('Cache-Control', 'no-store').send({ uploads: completed })
-  })
   return true
 }
 
@@ -108,17 +83,6 @@ function secure (reply: FastifyReply): void {
   reply.header('Content-Security-Policy', CONTENT_SECURITY_POLICY)
   reply.header('Referrer-Policy', 'no-referrer')
   reply.header('X-Frame-Options', 'DENY')
-}
-
-function describe (upload: UploadInfo, basePath: string): CompletedUpload {
-  const { filename, name } = upload.metadata
-  return {
-    id: upload.id,
-    name: filename !== undefined && filename !== '' ? filename : name !== undefined && name !== '' ? name : upload.id,
-    size: upload.size ?? upload.offset,
-    url: `${basePath}${upload.id}`,
-    completedAt: new Date().toISOString()
-  }
 }
 
 function escapeHtml (text: string): string {

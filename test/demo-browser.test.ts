@@ -132,6 +132,16 @@ withChromium(t, () => {
     t.equal(downloaded, sha256(bytes), 'the download link serves the same bytes')
     t.notOk(await page.locator('#completed-empty').isVisible(), 'no "nothing uploaded" line')
 
+    // the list is this browser's: it survives a reload, and another browser (another user) sees none of it
+    await page.reload()
+    await page.locator('#completed tbody tr').filter({ hasText: NAME }).waitFor()
+    const stranger = await launchChromium(t)
+    const other = stranger.pages()[0] ?? await stranger.newPage()
+    await other.goto(`${origin}/`)
+    await other.locator('.uppy-Dashboard').waitFor()
+    t.ok(await other.locator('#completed-empty').isVisible(), 'another browser lists nothing')
+    t.notMatch(await other.content(), id, 'and never sees the upload id')
+
     for (const name of ['demo-mid-upload.png', 'demo-final.png']) {
       const path = join(ARTIFACTS, name)
       t.ok(existsSync(path) && statSync(path).size > 1000, `screenshot ${name}`)

@@ -1,12 +1,11 @@
 /**
- * The command's demo page in-process: the fixed list of files with their headers, the completed
- * uploads list, and when the page is off. Needs the built assets (`npm run build`); the browser
+ * The command's demo page in-process: the fixed list of files with their headers, that no upload is
+ * ever listed by the server, and when the page is off. Needs the built assets (`npm run build`); the browser
  * test (demo-browser.test.ts) drives the page itself.
  */
 import Fastify, { type FastifyInstance } from 'fastify'
-import { setTimeout as sleep } from 'node:timers/promises'
 import t, { type Test } from 'tap'
-import { CONTENT_SECURITY_POLICY, defaultAssets, registerDemo, type CompletedUpload } from '../bin/demo.js'
+import { CONTENT_SECURITY_POLICY, defaultAssets, registerDemo } from '../bin/demo.js'
 import { parseFlags, type CliConfig } from '../bin/flags.js'
 import { buildServer } from '../bin/server.js'
 import tus from '../plugin/index.js'
@@ -20,21 +19,6 @@ async function command (t: Test, ...argv: string[]): Promise<FastifyInstance> {
   const app = await buildServer(parseFlags(['--upload-dir', dir, '--locker', 'memory', '--log-level', 'silent', ...argv]) as CliConfig)
   t.teardown(async () => await app.close())
   return app
-}
-
-async function completed (app: FastifyInstance): Promise<CompletedUpload[]> {
-  const response = await app.inject('/demo/uploads.json')
-  return (response.json() as { uploads: CompletedUpload[] }).uploads
-}
-
-/** Waits for the list to reach `length`: uploads complete once their response is sent. */
-async function completedLength (app: FastifyInstance, length: number): Promise<CompletedUpload[]> {
-  for (let i = 0; i < 100; i++) {
-    const list = await completed(app)
-    if (list.length === length) return list
-    await sleep(10)
-  }
-  throw new Error(`the list never had ${length} entries`)
 }
 
 function b64 (text: string): string {
@@ -80,56 +64,36 @@ t.test('serves the page, the script and the styles with safe headers', async (t)
   t.equal((await app.inject({ method: 'POST', url: '/' })).statusCode, 404, 'GET and HEAD only')
 })
 
-t.test('lists completed uploads, newest first, without partial uploads or terminated ones', async (t) => {
-  const app = await command(t)
-  t.same(await completed(app), [])
-  const response = await app.inject('/demo/uploads.json')
-  t.equal(response.headers['content-type'], 'application/json; charset=utf-8')
-  t.equal(response.headers['cache-control'], 'no-store')
-  t.equal(response.headers['x-content-type-options'], 'nosniff')
-
-  const first = await app.inject({
-    method: 'POST',
-    url: '/files/',
-    headers: { ...TUS, 'upload-length': '5', 'upload-metadata': `filename ${b64('a <b>.txt')},filetype ${b64('text/plain')}`, 'content-type': OCTET },
-    payload: 'hello'
-  })
-  t.equal(first.statusCode, 201)
-  let list = await completedLength(app, 1)
-  const id = new URL(first.headers.location as string).pathname.split('/').pop() as string
-  t.match(list[0], { id, name: 'a <b>.txt', size: 5, url: `/files/${id}` })
-  t.ok(Date.parse(list[0]?.completedAt ?? '') > 0)
-
-  // a partial upload for concatenation is not a file of its own
-  const partial = await app.inject({
-    method: 'POST',
-    url: '/files/',
-    headers: { ...TUS, 'upload-length': '2', 'upload-concat': 'partial', 'content-type': OCTET },
-    payload: 'hi'
-  })
-  t.equal(partial.statusCode, 201)
-  // without a name: the id; `name` when there is no `filename`
-  for (const metadata of ['', `name ${b64('b.bin')}`]) {
+t.test('the server never publishes upload ids: no listing, in any mode', async (t) => {
+  for (const argv of [[], ['--disable-download'], ['--expose-metrics']]) {
+    const app = await command(t, ...argv)
     const created = await app.inject({
       method: 'POST',
       url: '/files/',
-      headers: { ...TUS, 'upload-length': '1', 'content-type': OCTET, ...(metadata === '' ? {} : { 'upload-metadata': metadata }) },
-      payload: 'x'
+      headers: { ...TUS, 'upload-length': '5', 'upload-metadata': `filename ${b64('secret.txt')}`, 'content-type': OCTET },
+      payload: 'hello'
     })
     t.equal(created.statusCode, 201)
+    const id = new URL(created.headers.location as string).pathname.split('/').pop() as string
+    // every route the command serves outside the collection, and the paths a listing would take
+    const paths = [...app.printRoutes({ commonPrefix: false }).matchAll(/([/][^\s(]*)/g)].map((match) => match[1] as string)
+      .filter((path) => !path.startsWith('/files/'))
+    for (const path of new Set([...paths, '/demo/uploads.json', '/demo/uploads', '/uploads.json', '/files/'])) {
+      for (const method of ['GET', 'HEAD', 'OPTIONS'] as const) {
+        const response = await app.inject({ method, url: path })
+        t.notMatch(`${JSON.stringify(response.headers)}${response.body}`, id, `${argv.join(' ')} ${method} ${path} does not reveal the id`)
+        t.notMatch(response.body, 'secret.txt', `${argv.join(' ')} ${method} ${path} does not reveal the file name`)
+      }
+    }
+    t.equal((await app.inject('/demo/uploads.json')).statusCode, 404, 'the old listing is gone')
   }
-  list = await completedLength(app, 3)
-  t.equal(list[0]?.name, 'b.bin')
-  t.equal(list[1]?.name, list[1]?.id)
-  t.equal(list[2]?.id, id)
+})
 
-  const deleted = await app.inject({ method: 'DELETE', url: `/files/${id}`, headers: TUS })
-  t.equal(deleted.statusCode, 204)
-  list = await completedLength(app, 2)
-  t.notOk(list.some((entry) => entry.id === id))
-
-  const page = await app.inject('/demo/uploads.json')
-  t.notMatch(page.body, '<b>', 'served as JSON, escaped by the page when shown')
+t.test('the page keeps its list in the browser', async (t) => {
+  const app = await command(t)
+  const script = (await app.inject('/demo/app.js')).body
+  t.match(script, 'localStorage', 'the list is saved in the browser')
+  t.notMatch(script, 'uploads.json', 'and never asked of the server')
 })
 
 t.test('--disable-download: the page does not link downloads', async (t) => {
@@ -171,21 +135,4 @@ t.test('assets missing: no page, a warning', async (t) => {
   const dir = await tempDir(t)
   t.equal(await registerDemo(app, { basePath: '/files/', download: true, assets: dir }), false)
   t.equal((await app.inject('/')).statusCode, 404)
-})
-
-t.test('keeps the newest uploads only', async (t) => {
-  const app = await bare(t)
-  t.equal(await registerDemo(app, { basePath: '/files/', download: true, assets: defaultAssets() as string, keep: 2 }), true)
-  for (const name of ['one', 'two', 'three']) {
-    const response = await app.inject({
-      method: 'POST',
-      url: '/files/',
-      headers: { ...TUS, 'upload-length': '1', 'upload-metadata': `filename ${b64(name)}`, 'content-type': OCTET },
-      payload: 'x'
-    })
-    t.equal(response.statusCode, 201)
-    await sleep(20)
-  }
-  await sleep(50)
-  t.same((await completed(app)).map((entry) => entry.name), ['three', 'two'])
 })

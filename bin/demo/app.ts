@@ -1,6 +1,7 @@
 /**
  * The demo page's script, bundled with Uppy by scripts/build-demo.mjs: an Uppy Dashboard uploading
- * to the command's tus endpoint, and the list of uploads the server has completed.
+ * to the command's tus endpoint, and the list of uploads this browser completed. The list is kept
+ * in localStorage: the server lists no uploads, to anyone.
  *
  * Query parameters (for trying things out, and for the browser test): `chunkSize` in bytes sends
  * the file in PATCH requests of that size instead of one.
@@ -10,12 +11,14 @@ import Dashboard from '@uppy/dashboard'
 import Tus from '@uppy/tus'
 
 interface CompletedUpload {
-  id: string
   name: string
   size: number
   url: string
   completedAt: string
 }
+
+/** How many completed uploads the list keeps (newest first). */
+const KEEP = 100
 
 const endpoint = document.body.dataset.endpoint ?? '/files/'
 const download = document.body.dataset.download === 'true'
@@ -36,19 +39,41 @@ const uppy = new Uppy({ autoProceed: true })
     removeFingerprintOnSuccess: true
   })
 
-uppy.on('upload-success', () => { refresh().catch(() => {}) })
-refresh().catch(() => {})
+const storageKey = `fastify-tus-demo:completed:${endpoint}`
 
-/** Fetches the server's list of completed uploads and shows it. */
-async function refresh (): Promise<void> {
-  let uploads: CompletedUpload[]
+uppy.on('upload-success', (file, response) => {
+  const url = response.uploadURL
+  if (file === undefined || url === undefined) return
+  const entry: CompletedUpload = { name: file.name ?? url, size: file.size ?? 0, url, completedAt: new Date().toISOString() }
+  save([entry, ...load().filter((upload) => upload.url !== url)].slice(0, KEEP))
+  show(load())
+})
+show(load())
+
+/** The uploads this browser completed, as saved by `save` (anything else in storage is ignored). */
+function load (): CompletedUpload[] {
   try {
-    const response = await fetch('/demo/uploads.json', { cache: 'no-store' })
-    if (!response.ok) return
-    uploads = (await response.json() as { uploads: CompletedUpload[] }).uploads
+    const saved: unknown = JSON.parse(localStorage.getItem(storageKey) ?? '[]')
+    return Array.isArray(saved) ? saved.filter(isCompleted) : []
   } catch {
-    return
+    return []
   }
+}
+
+function save (uploads: CompletedUpload[]): void {
+  try {
+    localStorage.setItem(storageKey, JSON.stringify(uploads))
+  } catch {}
+}
+
+function isCompleted (value: unknown): value is CompletedUpload {
+  const entry = value as Partial<CompletedUpload> | null
+  return typeof entry === 'object' && entry !== null && typeof entry.name === 'string' && typeof entry.size === 'number' &&
+    typeof entry.url === 'string' && typeof entry.completedAt === 'string'
+}
+
+/** Shows the list. */
+function show (uploads: CompletedUpload[]): void {
   const table = document.getElementById('completed') as HTMLTableElement
   const empty = document.getElementById('completed-empty') as HTMLElement
   const body = table.tBodies[0] as HTMLTableSectionElement
@@ -59,11 +84,12 @@ async function refresh (): Promise<void> {
 
 function row (upload: CompletedUpload): HTMLTableRowElement {
   const tr = document.createElement('tr')
-  tr.dataset.id = upload.id
   const name = document.createElement('td')
   if (download) {
     const link = document.createElement('a')
-    link.href = upload.url
+    // only a link to this server's uploads, whatever the storage holds
+    const target = new URL(upload.url, location.href)
+    if (target.origin === location.origin) link.href = target.pathname
     link.textContent = upload.name
     name.append(link)
   } else {
