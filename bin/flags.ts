@@ -40,7 +40,7 @@ const port: Reader<number> = {
 }
 
 const urlPath = (fallback: string): Reader<string> => text(fallback, (value, name) => {
-  if (!URL_PATH.test(value)) throw new FlagError(`${name} must be a URL path starting with "/", got "${value}"`)
+  if (!URL_PATH.test(value) || value.includes('//')) throw new FlagError(`${name} must be a URL path starting with "/" (no empty segments), got "${value}"`)
 })
 
 const redisUrl = text()
@@ -267,8 +267,9 @@ export function parseFlags (argv: string[]): CliConfig | 'help' | 'version' {
   if (version) return 'version'
 
   const basePath = values.basePath.endsWith('/') ? values.basePath : `${values.basePath}/`
-  if (basePath !== '/' && `${values.metricsPath}/`.startsWith(basePath)) {
-    throw new FlagError(`--metrics-path ${values.metricsPath} must not be inside --base-path ${basePath}`)
+  checkPaths(basePath, values)
+  if (values.corsAllowCredentials && values.corsAllowOrigin === undefined && !values.disableCors) {
+    throw new FlagError('--cors-allow-credentials needs --cors-allow-origin: with credentials every allowed site can act as the logged-in user, so name them')
   }
   const transports = (['http', 'dir', 'grpc'] as const).filter((name) => values.hooks[name] !== undefined)
   if (transports.length > 1) throw new FlagError(`${transports.map((name) => `--hooks-${name}`).join(' and ')} cannot be combined: choose one hook transport`)
@@ -280,6 +281,18 @@ export function parseFlags (argv: string[]): CliConfig | 'help' | 'version' {
     ...lockerConfig(locker, redisUrl, etcdUrl),
     s3: s3Config(s3),
     gcs: gcsConfig(gcs, s3.bucket)
+  }
+}
+
+/** The metrics take a path of their own: not the collection or an upload, not the demo page's. */
+function checkPaths (basePath: string, { metricsPath, exposeMetrics, disableDemo }: Pick<Parsed, 'metricsPath' | 'exposeMetrics' | 'disableDemo'>): void {
+  if (basePath === '/' ? metricsPath === '/' : `${metricsPath}/`.startsWith(basePath)) {
+    throw new FlagError(`--metrics-path ${metricsPath} must not be inside --base-path ${basePath}`)
+  }
+  // the demo page is served at / and under /demo/ (unless the collection owns /)
+  const demo = !disableDemo && basePath !== '/'
+  if (exposeMetrics && demo && (metricsPath === '/' || metricsPath === '/demo' || metricsPath.startsWith('/demo/'))) {
+    throw new FlagError(`--metrics-path ${metricsPath} is the demo page's: choose another path, or --disable-demo`)
   }
 }
 

@@ -55,11 +55,21 @@ export async function main (argv: string[], io: CommandIo = processIo): Promise<
     return undefined
   }
   let address: string
-  if (config.unixSock === undefined) {
-    address = await app.listen({ host: config.host, port: config.port })
-  } else {
-    await app.listen({ path: config.unixSock })
-    address = `unix:${config.unixSock}`
+  try {
+    if (config.unixSock === undefined) {
+      address = await app.listen({ host: config.host, port: config.port })
+    } else {
+      await app.listen({ path: config.unixSock })
+      address = `unix:${config.unixSock}`
+    }
+  } catch (err) {
+    // a host that does not resolve, a port in use or not allowed, a socket directory missing
+    const { code, message } = err as NodeJS.ErrnoException
+    const where = config.unixSock === undefined ? `${config.host}:${config.port}` : config.unixSock
+    io.stderr(`fastify-tus: cannot listen on ${where}: ${LISTEN_ERRORS[code ?? ''] ?? code ?? message}\n`)
+    await app.close().catch(() => {})
+    io.exit(2)
+    return undefined
   }
   const where = config.gcs !== undefined
     ? `gs://${config.gcs.bucket}/${config.gcs.objectPrefix}`
@@ -94,6 +104,15 @@ export async function main (argv: string[], io: CommandIo = processIo): Promise<
   io.signals.on('SIGTERM', stop)
   io.signals.on('SIGINT', stop)
   return app
+}
+
+const LISTEN_ERRORS: Readonly<Record<string, string>> = {
+  EADDRINUSE: 'the address is in use (another server?)',
+  EACCES: 'permission denied (a port below 1024 needs privileges, a socket a directory that exists and is writable)',
+  EADDRNOTAVAIL: 'no such address on this machine (--host)',
+  ENOTFOUND: 'the host name does not resolve (--host)',
+  EAI_AGAIN: 'the host name does not resolve (--host)',
+  ENOENT: 'no such directory for the socket (--unix-sock)'
 }
 
 /** The package version, from bin/ (sources) or dist/bin/ (the build). */

@@ -24,8 +24,16 @@ export async function createStore (s3: S3Flags | undefined, directory: string, g
     return await createGcsStore(gcs)
   }
   if (s3 === undefined) {
+    const store = new FileStore({ directory, ...modes })
+    // a directory that cannot hold uploads is a start-up error, not a 500 on the first upload
+    try {
+      await store.ready()
+    } catch (err) {
+      const { code, message } = err as NodeJS.ErrnoException
+      throw new FlagError(`--upload-dir ${directory} cannot hold uploads: ${code === 'EEXIST' || code === 'ENOTDIR' ? 'not a directory' : code ?? message}`)
+    }
     return {
-      store: new FileStore({ directory, ...modes }),
+      store,
       close: async () => {},
       maxSize: undefined,
       storage: (id) => ({ Type: 'filestore', Path: join(directory, id), InfoPath: join(directory, `${id}.info`) })

@@ -2,6 +2,8 @@
  * Built-in CORS for browser clients, on by default like tusd's, but stricter: origins are
  * matched exactly (a RegExp must match the whole origin), a disallowed origin simply gets no
  * CORS headers (the browser then refuses the response), and `*` is never sent with credentials.
+ * Credentials need origins given explicitly (never "every origin"), and the `null` origin (sandboxed
+ * frames, `file:` pages, some redirects: anyone can send it) never gets them.
  * Set `cors: false` to use `@fastify/cors` or a proxy instead.
  */
 import type { FastifyReply, FastifyRequest } from 'fastify'
@@ -10,7 +12,10 @@ import { InvalidOption } from './errors.js'
 export interface CorsOptions {
   /** Allowed origins: a list, an anchored RegExp, or a function. Default: every origin. */
   origin?: string | string[] | RegExp | ((origin: string, request: FastifyRequest) => boolean | Promise<boolean>)
-  /** Send `Access-Control-Allow-Credentials: true` (cookies, HTTP auth). Default false. */
+  /**
+   * Send `Access-Control-Allow-Credentials: true` (cookies, HTTP auth). Default false. Needs `origin`:
+   * with credentials, any site allowed can act as the logged-in user.
+   */
   credentials?: boolean
   /** More request headers to allow, beyond the tus ones. */
   allowedHeaders?: string[]
@@ -46,6 +51,12 @@ export function resolveCors (value: unknown): ResolvedCors | undefined {
   if (typeof options !== 'object' || options === null) throw new InvalidOption('cors', 'must be a boolean or an object')
   const credentials = options.credentials ?? false
   if (typeof credentials !== 'boolean') throw new InvalidOption('cors.credentials', 'must be a boolean')
+  if (credentials && options.origin === undefined) {
+    throw new InvalidOption('cors.credentials', 'needs cors.origin: with credentials every allowed site can act as the logged-in user, so list them')
+  }
+  if (credentials && [options.origin].flat().includes('null')) {
+    throw new InvalidOption('cors.origin', 'must not allow "null" with credentials: any page can send that origin')
+  }
   const maxAge = options.maxAge ?? 86400
   if (!Number.isInteger(maxAge) || maxAge < 0) throw new InvalidOption('cors.maxAge', 'must be a non-negative integer')
   return {
@@ -85,7 +96,7 @@ function originCheck (origin: CorsOptions['origin']): ResolvedCors['allows'] {
 export async function applyCors (cors: ResolvedCors, request: FastifyRequest, reply: FastifyReply): Promise<void> {
   reply.header('Vary', appendVary(reply.getHeader('vary'), 'Origin'))
   const origin = request.headers.origin
-  if (origin === undefined || !(await cors.allows(origin, request))) return
+  if (origin === undefined || (cors.credentials && origin === 'null') || !(await cors.allows(origin, request))) return
   reply.header('Access-Control-Allow-Origin', origin)
   if (cors.credentials) reply.header('Access-Control-Allow-Credentials', 'true')
   if (request.method === 'OPTIONS' && request.headers['access-control-request-method'] !== undefined) {

@@ -16,7 +16,7 @@
  */
 import { randomBytes } from 'node:crypto'
 import { constants, type Dir, type Stats } from 'node:fs'
-import { chmod, lstat, mkdir, open, opendir, rename, rm, writeFile, type FileHandle } from 'node:fs/promises'
+import { access, chmod, lstat, mkdir, open, opendir, rename, rm, writeFile, type FileHandle } from 'node:fs/promises'
 import { join } from 'node:path'
 import { Readable } from 'node:stream'
 import {
@@ -324,6 +324,16 @@ export class FileStore implements DataStore, Terminates, Concatenates, DefersLen
 
   #infoPath (id: string): string {
     return join(this.directory, `${id}.info`)
+  }
+
+  /**
+   * Creates the upload directory if missing (with `directoryMode`) and checks that it is a
+   * directory this process can write; rejects with the file-system error otherwise. Requests do
+   * this on their own; a server calls it at start to fail early on a bad directory.
+   */
+  async ready (): Promise<void> {
+    await this.#ensureDirectory()
+    await access(this.directory, constants.W_OK | constants.X_OK)
   }
 
   async #ensureDirectory (): Promise<void> {

@@ -31,6 +31,35 @@ t.test('help, version, bad flags', async (t) => {
   t.match(io.err, /Run fastify-tus --help/)
 })
 
+t.test('start-up problems are usage errors with a clear message, never a stack trace', async (t) => {
+  const dir = await tempDir(t)
+  const cases: Array<[string[], RegExp]> = [
+    [['--cors-allow-credentials'], /--cors-allow-credentials needs --cors-allow-origin/],
+    [['--expose-metrics', '--metrics-path', '/'], /--metrics-path \/ is the demo page's/],
+    [['--expose-metrics', '--metrics-path', '/demo/app.js'], /the demo page's/],
+    [['--base-path', '/', '--expose-metrics', '--metrics-path', '/'], /must not be inside --base-path/],
+    [['--base-path', '/files', '--metrics-path', '/files'], /must not be inside --base-path/],
+    [['--base-path', '//'], /--base-path must be a URL path/],
+    [['--upload-dir', '/etc/passwd'], /--upload-dir \/etc\/passwd cannot hold uploads: not a directory/],
+    [['--host', 'no-such-host.invalid'], /cannot listen on no-such-host\.invalid:0: the host name does not resolve/],
+    [['--unix-sock', `${dir}/missing/sock`], /cannot listen on .*missing\/sock/]
+  ]
+  for (const [argv, message] of cases) {
+    const io = fakeIo()
+    const app = await main(['--port', '0', '--upload-dir', dir, '--log-level', 'silent', ...argv], io)
+    t.equal(app, undefined, argv.join(' '))
+    t.same(io.codes, [2], `${argv.join(' ')}: exit code 2`)
+    t.match(io.err, message, argv.join(' '))
+    t.notMatch(io.err, /\n\s+at /, 'no stack trace')
+  }
+  // --disable-demo frees the demo's paths for the metrics
+  const io = fakeIo()
+  const app = await main(['--host', '127.0.0.1', '--port', '0', '--upload-dir', dir, '--log-level', 'silent', '--disable-demo', '--expose-metrics', '--metrics-path', '/'], io)
+  t.teardown(async () => await app?.close())
+  t.same(io.codes, [])
+  t.match(io.out, /Prometheus metrics at http:\/\/127\.0\.0\.1:\d+\/\n/)
+})
+
 t.test('listens, prints the URL, shuts down on SIGTERM, exits at once on a second signal', async (t) => {
   const dir = await tempDir(t)
   const io = fakeIo()

@@ -378,6 +378,20 @@ t.test('CORS built in: allowed origins get headers, others none', async (t) => {
   t.equal(allowed.headers['access-control-max-age'], '60')
   const evil = await strict.inject({ method: 'OPTIONS', url: '/files/', headers: { origin: 'https://app.example.com.evil.io', 'access-control-request-method': 'POST' } })
   t.equal(evil.headers['access-control-allow-origin'], undefined, 'the RegExp is anchored')
+
+  // credentials: never for every origin, never for the `null` origin anyone can send
+  await t.rejects(buildApp(t, { cors: { credentials: true } }), { code: 'ERR_TUS_INVALID_OPTION', message: /cors\.credentials/ }, 'credentials need origins')
+  await t.rejects(buildApp(t, { cors: { origin: ['https://app.example.com', 'null'], credentials: true } }), { code: 'ERR_TUS_INVALID_OPTION', message: /null/ })
+  const { app: loose } = await buildApp(t, { cors: { origin: /.*/, credentials: true } })
+  for (const method of ['OPTIONS', 'POST'] as const) {
+    const nullOrigin = await loose.inject({ method, url: '/files/', headers: { ...TUS, 'upload-length': '1', origin: 'null', 'access-control-request-method': 'POST' } })
+    t.equal(nullOrigin.headers['access-control-allow-origin'], undefined, `${method}: no CORS for Origin: null with credentials, even when a RegExp matches it`)
+    t.equal(nullOrigin.headers['access-control-allow-credentials'], undefined)
+  }
+  const { app: anonymous } = await buildApp(t, { cors: true })
+  const nullWithout = await anonymous.inject({ method: 'OPTIONS', url: '/files/', headers: { origin: 'null', 'access-control-request-method': 'POST' } })
+  t.equal(nullWithout.headers['access-control-allow-origin'], 'null', 'without credentials a null origin is harmless and allowed')
+  t.equal(nullWithout.headers['access-control-allow-credentials'], undefined)
   const get = await strict.inject({ method: 'POST', url: '/files/', headers: { ...TUS, 'upload-length': '1', origin: 'https://app.example.com' } })
   t.match(get.headers['access-control-expose-headers'], /X-Trace$/)
 
