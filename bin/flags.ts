@@ -136,6 +136,10 @@ export const FLAGS = {
   'cors-allow-origin': flag({
     to: 'corsAllowOrigin', section: 'main', arg: 'REGEX', help: 'origins allowed by CORS, matched against the whole origin (default: all)', read: regex()
   }),
+  'cors-allow-methods': flag({ to: 'corsAllowMethods', section: 'main', arg: 'LIST', help: 'more methods for Access-Control-Allow-Methods (added to the tus ones)', read: list([]) }),
+  'cors-allow-headers': flag({ to: 'corsAllowHeaders', section: 'main', arg: 'LIST', help: 'more headers for Access-Control-Allow-Headers (added to the tus ones)', read: list([]) }),
+  'cors-expose-headers': flag({ to: 'corsExposeHeaders', section: 'main', arg: 'LIST', help: 'more headers for Access-Control-Expose-Headers (added to the tus ones)', read: list([]) }),
+  'cors-max-age': flag({ to: 'corsMaxAge', section: 'main', arg: 'SECONDS', help: 'how long browsers may cache a preflight (Access-Control-Max-Age)', read: count(86_400) }),
   'cors-allow-credentials': flag({ to: 'corsAllowCredentials', section: 'main', help: 'allow credentials (cookies, HTTP auth) in CORS requests', read: toggle }),
   'log-level': flag({ to: 'logLevel', section: 'main', arg: 'LEVEL', help: 'fatal, error, warn, info, debug, trace or silent', read: oneOf(LOG_LEVELS, 'info') }),
   'log-format': flag({

@@ -56,33 +56,50 @@ export async function buildServer (config: CliConfig): Promise<FastifyInstance> 
       return await registry.metrics()
     })
   }
-  await app.register(tus, {
-    path: config.basePath,
-    metrics: registry === undefined ? false : { registry },
-    store: storage.store,
-    locker,
-    // the store's own limit, when it has one, is the most a client may announce
-    maxSize: storage.maxSize === undefined || (config.maxSize > 0 && config.maxSize < storage.maxSize) ? config.maxSize : storage.maxSize,
-    respectForwardedHeaders: config.behindProxy,
-    relativeLocation: config.relativeLocation,
-    networkTimeout: config.networkTimeout,
-    acquireLockTimeout: config.acquireLockTimeout,
-    disableTermination: config.disableTermination,
-    disableDownload: config.disableDownload,
-    disableConcatenation: config.disableConcatenation,
-    maxConcatParts: config.maxConcatParts,
-    ietfDraft: !config.disableIetfDraft,
-    ietfInformational: !config.disableIetf104,
-    expiration: config.expiration,
-    expirationInterval: config.expiration > 0 ? config.expirationInterval : 0,
-    cors: config.disableCors
-      ? false
-      : { origin: config.corsAllowOrigin, credentials: config.corsAllowCredentials },
-    progressInterval: config.hooks.progressInterval,
-    hooks: hooks?.hooks
-  })
+  try {
+    await app.register(tus, {
+      path: config.basePath,
+      metrics: registry === undefined ? false : { registry },
+      store: storage.store,
+      locker,
+      // the store's own limit, when it has one, is the most a client may announce
+      maxSize: storage.maxSize === undefined || (config.maxSize > 0 && config.maxSize < storage.maxSize) ? config.maxSize : storage.maxSize,
+      respectForwardedHeaders: config.behindProxy,
+      relativeLocation: config.relativeLocation,
+      networkTimeout: config.networkTimeout,
+      acquireLockTimeout: config.acquireLockTimeout,
+      disableTermination: config.disableTermination,
+      disableDownload: config.disableDownload,
+      disableConcatenation: config.disableConcatenation,
+      maxConcatParts: config.maxConcatParts,
+      ietfDraft: !config.disableIetfDraft,
+      ietfInformational: !config.disableIetf104,
+      expiration: config.expiration,
+      expirationInterval: config.expiration > 0 ? config.expirationInterval : 0,
+      cors: config.disableCors
+        ? false
+        : {
+            origin: config.corsAllowOrigin,
+            credentials: config.corsAllowCredentials,
+            allowedMethods: config.corsAllowMethods,
+            allowedHeaders: config.corsAllowHeaders,
+            exposedHeaders: config.corsExposeHeaders,
+            maxAge: config.corsMaxAge
+          },
+      progressInterval: config.hooks.progressInterval,
+      hooks: hooks?.hooks
+    })
+  } catch (err) {
+    asUsageError(err)
+  }
   if (!config.disableDemo) await registerDemo(app, { basePath: config.basePath, download: !config.disableDownload })
   return app
+}
+
+/** An option the plugin refuses came from a flag: a usage error, not a crash. */
+function asUsageError (err: unknown): never {
+  if ((err as { code?: unknown }).code === 'ERR_TUS_INVALID_OPTION') throw new FlagError((err as Error).message)
+  throw err
 }
 
 /** A registry with the process's own metrics (CPU, memory, event loop …), for the tus metrics to join. */
