@@ -155,6 +155,13 @@ export const FLAGS = {
     read: oneOf(LOCKERS),
     shown: 'file'
   }),
+  'file-lock-lease': flag({
+    to: 'fileLockLease',
+    section: 'main',
+    arg: 'DURATION',
+    help: 'with --locker file, how long this process keeps an upload\'s lock after a request\n(its next request then touches no lock file; another process gets it at once); 0 = off',
+    read: duration(10_000, 0)
+  }),
   'redis-url': flag({
     to: 'redisUrl',
     section: 'main',
