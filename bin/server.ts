@@ -19,6 +19,7 @@ import { TusdHooks } from './hooks/tusd.js'
 import { prepareServer, serverOptions } from './listen.js'
 import { createLocker } from './locker.js'
 import { createStore } from './store.js'
+import { clusterMetrics, isWorker } from './workers.js'
 
 export async function buildServer (config: CliConfig): Promise<FastifyInstance> {
   const transport = await hookTransport(config.hooks)
@@ -52,8 +53,10 @@ export async function buildServer (config: CliConfig): Promise<FastifyInstance> 
   const registry = config.exposeMetrics ? await processMetrics() : undefined
   if (registry !== undefined) {
     app.get(config.metricsPath, async (_request, reply) => {
-      reply.header('Content-Type', registry.contentType)
-      return await registry.metrics()
+      // a worker of --workers: the sum over every worker, from the primary
+      const { text, contentType } = isWorker() ? await clusterMetrics() : { text: await registry.metrics(), contentType: registry.contentType }
+      reply.header('Content-Type', contentType)
+      return text
     })
   }
   try {
@@ -102,11 +105,19 @@ function asUsageError (err: unknown): never {
   throw err
 }
 
+let workerAggregator: import('prom-client').AggregatorRegistry<'text/plain; version=0.0.4; charset=utf-8'> | undefined
+
 /** A registry with the process's own metrics (CPU, memory, event loop …), for the tus metrics to join. */
 async function processMetrics (): Promise<import('prom-client').Registry> {
-  const { collectDefaultMetrics, Registry } = await import('prom-client')
+  const { AggregatorRegistry, collectDefaultMetrics, Registry } = await import('prom-client')
   const registry = new Registry()
   collectDefaultMetrics({ register: registry })
+  // the registry the primary collects from this worker; constructing an aggregator is what makes
+  // prom-client answer the primary's requests in a worker
+  if (isWorker()) {
+    AggregatorRegistry.setRegistries([registry])
+    workerAggregator ??= new AggregatorRegistry()
+  }
   return registry
 }
 
