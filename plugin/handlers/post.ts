@@ -15,10 +15,12 @@ import { header, parseInteger, parseMetadata } from '../headers.js'
 import { runPreCreate, type UploadDraft } from '../hooks.js'
 import { receive } from '../receive.js'
 import { UPLOAD_ID, type Tus, type UploadSession } from '../tus.js'
+import { checkOrigin } from '../urls.js'
 
 export async function handlePost (tus: Tus, request: FastifyRequest, reply: FastifyReply): Promise<void> {
   requireVersion(request)
   await tus.hooks.run('authorize', request, undefined, 'create')
+  checkOrigin(tus.options, request)
   const concat = parseConcat(tus, request)
   const withBody = hasTusBody(request)
   if (concat?.kind === 'final') {
