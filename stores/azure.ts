@@ -264,36 +264,53 @@ export class AzureStore implements DataStore, Terminates, Concatenates, DefersLe
   }
 
   async removeExpired (before: Date): Promise<number> {
-    // a listing in name order: an upload's blobs are `<key>` and `<key>.info`, next to each other
-    const seen = new Map<string, { info: boolean, newest: number }>()
-    for await (const blob of this.container.listBlobsFlat({ prefix: this.objectPrefix })) {
-      const parsed = uploadIdOf(this.objectPrefix, blob.name)
-      if (parsed === undefined || (parsed.suffix !== undefined && parsed.suffix !== 'info')) continue
-      const entry = seen.get(parsed.id) ?? { info: false, newest: 0 }
-      if (parsed.suffix === 'info') entry.info = true
-      entry.newest = Math.max(entry.newest, blob.properties.lastModified?.getTime() ?? 0)
-      seen.set(parsed.id, entry)
-    }
+    // the listing is in name order and an upload's blobs are `<key>` and `<key>.info`: once it
+    // passes `<key>/`, the upload is settled, so memory holds only the uploads the listing is in
+    // the middle of, however many the container has
+    const open = new Map<string, { info: boolean, newest: number }>()
     let removed = 0
-    for (const [id, entry] of seen) {
-      if (entry.newest >= before.getTime()) continue
-      if (!entry.info) {
-        // bytes whose description is gone: a removal cut short
-        await this.#data(this.#key(id)).deleteIfExists()
-        continue
-      }
-      let upload: UploadInfo
-      try {
-        upload = await this.get(id)
-      } catch (err) {
-        if (err instanceof UploadNotFound) continue
-        throw err
-      }
-      if (isComplete(upload) || upload.updatedAt >= before) continue
-      await this.remove(id)
-      removed++
+    const settle = async (id: string, entry: { info: boolean, newest: number }): Promise<void> => {
+      open.delete(id)
+      if (await this.#expire(id, entry, before)) removed++
     }
+    for await (const page of this.container.listBlobsFlat({ prefix: this.objectPrefix }).byPage({ maxPageSize: 1000 })) {
+      const items = page.segment.blobItems
+      for (const blob of items) {
+        const parsed = uploadIdOf(this.objectPrefix, blob.name)
+        if (parsed === undefined || (parsed.suffix !== undefined && parsed.suffix !== 'info')) continue
+        const entry = open.get(parsed.id) ?? { info: false, newest: 0 }
+        if (parsed.suffix === 'info') entry.info = true
+        entry.newest = Math.max(entry.newest, blob.properties.lastModified?.getTime() ?? 0)
+        open.set(parsed.id, entry)
+      }
+      const last = items.at(-1)?.name
+      if (last === undefined) continue
+      for (const [id, entry] of open) {
+        if (`${this.objectPrefix}${id}/` <= last) await settle(id, entry)
+      }
+    }
+    for (const [id, entry] of open) await settle(id, entry)
     return removed
+  }
+
+  /** Removes one listed upload if it expired; whether it did. */
+  async #expire (id: string, entry: { info: boolean, newest: number }, before: Date): Promise<boolean> {
+    if (entry.newest >= before.getTime()) return false
+    if (!entry.info) {
+      // bytes whose description is gone: a removal cut short
+      await this.#data(this.#key(id)).deleteIfExists()
+      return false
+    }
+    let upload: UploadInfo
+    try {
+      upload = await this.get(id)
+    } catch (err) {
+      if (err instanceof UploadNotFound) return false
+      throw err
+    }
+    if (isComplete(upload) || upload.updatedAt >= before) return false
+    await this.remove(id)
+    return true
   }
 
   #key (id: string): string {
