@@ -139,4 +139,16 @@ withAzurite(t, () => {
     const properties = await azurite.service.getContainerClient(name).getProperties()
     t.equal(properties.blobPublicAccess, 'blob')
   })
+  t.test('expiration settles uploads whose names share a beginning, and deletes bytes left without a description', async (t) => {
+    const container = await azurite.container()
+    const store = new AzureStore({ containerClient: container, objectPrefix: 'p/' })
+    for (const id of ['ab', 'ab-c', 'ab_c', 'abc']) {
+      await store.create({ id, size: 4, metadata: {} })
+      await store.write(id, { offset: 0, body: bodyOf(Buffer.from(id === 'ab_c' ? 'full' : 'x')) })
+    }
+    await container.getBlockBlobClient('p/orphan').upload('left', 4)
+    await container.getBlockBlobClient('p/not.an-upload').upload('keep', 4)
+    t.equal(await store.removeExpired(new Date(Date.now() + 60_000)), 3, 'the three unfinished uploads')
+    t.same(await azurite.names(container), ['p/ab_c', 'p/ab_c.info', 'p/not.an-upload'], 'the finished upload and a foreign blob stay')
+  })
 })
