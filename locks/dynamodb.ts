@@ -256,10 +256,12 @@ export class DynamoLocker implements Locker {
   async #look (held: Held): Promise<void> {
     if (held.busy || held.done || held.lost) return
     held.busy = true
+    const sentAt = Date.now()
+    const renewing = sentAt - held.renewedAt >= this.renewInterval - this.pollInterval / 2
+    const lastRenewal = held.renewedAt
     try {
-      const sentAt = Date.now()
       let item: Item | undefined
-      if (sentAt - held.renewedAt >= this.renewInterval - this.pollInterval / 2) {
+      if (renewing) {
         held.renewedAt = sentAt
         const lease = this.#leaseItem(held.key, held.token, sentAt)
         const renewed = await this.#call(held.id, async (abortSignal) => await this.#client.send(new UpdateItemCommand({
@@ -288,7 +290,8 @@ export class DynamoLocker implements Locker {
       }
       if (item?.release !== undefined) ask(held, 'requested')
     } catch {
-      // DynamoDB cannot be reached: the lost timer decides
+      // DynamoDB cannot be reached: the next look tries the renewal again; the lost timer decides
+      if (renewing) held.renewedAt = lastRenewal
     } finally {
       held.busy = false
     }
