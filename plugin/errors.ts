@@ -4,7 +4,20 @@
  * from it (415, 412 + Tus-Version). All are `@fastify/error` classes: `instanceof` works and
  * Fastify's error handling (and the application's own `setErrorHandler`) sees them.
  */
-import createError from '@fastify/error'
+import createFastifyError from '@fastify/error'
+import type { FastifyErrorConstructor } from '@fastify/error'
+
+/**
+ * `@fastify/error`'s factory, typed through its named `FastifyErrorConstructor` type so the
+ * emitted declarations resolve under every moduleResolution (a default import's namespace does
+ * not under `bundler`).
+ */
+/** The class of one coded error: `new`/call it, `instanceof` it; instances carry `code` and `statusCode`. */
+export type CodedError<C extends string, SC extends number> = FastifyErrorConstructor<{ code: C, statusCode: SC }>
+
+function createError<C extends string, SC extends number> (code: C, message: string, statusCode: SC, Base?: ErrorConstructor): CodedError<C, SC> {
+  return createFastifyError(code, message, statusCode, Base)
+}
 
 /* Request validation */
 export const UnsupportedVersion = createError('ERR_UNSUPPORTED_VERSION', 'Missing, invalid or unsupported Tus-Resumable header', 412)

@@ -86,7 +86,8 @@ export interface FunctionalOptions {
 }
 
 /** What `app.register(tus, options)` accepts. */
-export type TusPluginOptions = Partial<DataOptions> & FunctionalOptions
+/** Every data option may be left out or given as `undefined` (so `exactOptionalPropertyTypes` callers need no conditional spreads). */
+export type TusPluginOptions = { [K in keyof DataOptions]?: DataOptions[K] | undefined } & FunctionalOptions
 
 export interface ResolvedOptions extends DataOptions {
   store: DataStore

@@ -9,7 +9,7 @@ import { LockTimeout as LockerTimeout, LockUnavailable } from '../locks/locker.j
 import type { Lock, ReleaseReason } from '../locks/locker.js'
 import {
   OffsetMismatch, StoreFull as StoreFullError, UnsafeFile, UploadExists, UploadNotFound as StoreNotFound,
-  canConcat, canDeferLength, canExpire, canServe, canTerminate, isComplete
+  canConcat, canDeferLength, canExpire, canServe, canTerminate, hasErrorCode, isComplete
 } from '../stores/store.js'
 import type { DataStore, UploadInfo } from '../stores/store.js'
 import type { EndReason, StopReason, UploadBody } from './body.js'
@@ -374,14 +374,17 @@ export class Tus extends EventEmitter<TusEvents> {
    * whose detail is logged only.
    */
   toHttpError (err: unknown, log: FastifyBaseLogger): Error {
-    if (err instanceof StoreNotFound) return new errors.UploadNotFound()
-    if (err instanceof LockerTimeout) return new errors.LockTimeout()
-    if (err instanceof LockUnavailable) {
+    if (err instanceof StoreNotFound || hasErrorCode(err, 'UPLOAD_NOT_FOUND')) return new errors.UploadNotFound()
+    if (err instanceof LockerTimeout || hasErrorCode(err, 'LOCK_TIMEOUT')) return new errors.LockTimeout()
+    if (err instanceof LockUnavailable || hasErrorCode(err, 'LOCK_UNAVAILABLE')) {
       log.error({ err }, 'tus locker unavailable')
       return new errors.LockerUnavailable({ cause: err })
     }
-    if (err instanceof OffsetMismatch) return new errors.MismatchedOffset(err.actual, err.expected)
-    if (err instanceof StoreFullError) {
+    if (err instanceof OffsetMismatch || hasErrorCode(err, 'OFFSET_MISMATCH')) {
+      const { actual, expected } = err as OffsetMismatch
+      return new errors.MismatchedOffset(actual, expected)
+    }
+    if (err instanceof StoreFullError || hasErrorCode(err, 'STORE_FULL')) {
       log.error({ err }, 'tus store is full')
       return new errors.StoreFull()
     }
@@ -389,7 +392,7 @@ export class Tus extends EventEmitter<TusEvents> {
       log.error({ err }, 'tus upload file is a link or not a regular file: not followed')
       return new errors.UnsafeUploadFile()
     }
-    if (err instanceof UploadExists) {
+    if (err instanceof UploadExists || hasErrorCode(err, 'UPLOAD_EXISTS')) {
       log.error({ err }, 'tus upload id collision')
       return new errors.InternalError({ cause: err })
     }

@@ -135,6 +135,15 @@ export function isComplete (info: UploadInfo): boolean {
   return info.size !== undefined && info.offset === info.size
 }
 
+/**
+ * True when `err` is an Error carrying `code` (the store and locker errors below carry stable
+ * codes). The plugin recognises these errors by class or by code, so a store published on its own,
+ * with its own copy of these classes, is understood as well.
+ */
+export function hasErrorCode (err: unknown, code: string): err is Error & { code: string } {
+  return err instanceof Error && (err as { code?: unknown }).code === code
+}
+
 /** Raised by `get`, `write`, `read` … for an upload that does not exist. */
 export class UploadNotFound extends Error {
   readonly code = 'UPLOAD_NOT_FOUND'
