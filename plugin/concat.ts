@@ -8,7 +8,8 @@ import type { FastifyRequest } from 'fastify'
 import { isComplete, type Concat, type UploadInfo } from '../stores/store.js'
 import * as errors from './errors.js'
 import { header } from './headers.js'
-import { UPLOAD_ID, type Tus } from './tus.js'
+import { UPLOAD_ID } from '../stores/ids.js'
+import type { Tus } from './tus.js'
 
 /** Parses `Upload-Concat`; `undefined` when absent. Part URLs become upload ids. */
 export function parseConcat (tus: Tus, request: FastifyRequest): Concat | undefined {

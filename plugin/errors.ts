@@ -8,7 +8,8 @@ import createError from '@fastify/error'
 
 /* Request validation */
 export const UnsupportedVersion = createError('ERR_UNSUPPORTED_VERSION', 'Missing, invalid or unsupported Tus-Resumable header', 412)
-export const InvalidContentType = createError('ERR_INVALID_CONTENT_TYPE', 'Content-Type must be application/offset+octet-stream', 415)
+/** The media type a body must have: `application/offset+octet-stream` (tus), `application/partial-upload` (draft 6+). */
+export const InvalidContentType = createError('ERR_INVALID_CONTENT_TYPE', 'Content-Type must be %s', 415)
 export const InvalidOffset = createError('ERR_INVALID_OFFSET', 'Upload-Offset must be a non-negative integer', 400)
 export const InvalidUploadLength = createError('ERR_INVALID_UPLOAD_LENGTH', 'Upload-Length %s', 400)
 export const InvalidDeferLength = createError('ERR_INVALID_UPLOAD_LENGTH_DEFER', 'Upload-Defer-Length must be 1', 400)
@@ -26,12 +27,11 @@ export const ConcatTooManyParts = createError('ERR_CONCAT_TOO_MANY_PARTS', 'Uplo
 
 /* The IETF draft dialect (plugin/ietf/) */
 export const InvalidUploadComplete = createError('ERR_INVALID_UPLOAD_COMPLETE', '%s must be ?0 or ?1', 400)
-export const InvalidPartialContentType = createError('ERR_INVALID_CONTENT_TYPE', 'Content-Type must be application/partial-upload', 415)
 export const UnexpectedUploadHeader = createError('ERR_INVALID_REQUEST_HEADER', '%s is not allowed on %s', 400)
 export const InconsistentLength = createError('ERR_INCONSISTENT_UPLOAD_LENGTH', 'The upload length indicators disagree: %s', 400)
 export const UploadCompleted = createError('ERR_UPLOAD_COMPLETED', 'The upload is already complete', 400)
 export const UploadInvalidated = createError('ERR_UPLOAD_INVALIDATED', 'The body goes past the upload length of %s bytes: the upload is invalid and was removed', 400)
-export const UploadCompletedGone = createError('ERR_UPLOAD_COMPLETED', 'The upload is already complete', 410)
+export const UploadCompletedGone = createError('ERR_UPLOAD_COMPLETED_GONE', 'The upload is already complete', 410)
 
 /* Upload state */
 export const UploadNotFound = createError('ERR_UPLOAD_NOT_FOUND', 'Upload not found', 404)
@@ -65,3 +65,4 @@ export const InternalError = createError('ERR_INTERNAL_SERVER_ERROR', 'Internal 
 
 /* Register-time option errors */
 export const InvalidOption = createError('ERR_TUS_INVALID_OPTION', 'fastify-tus option "%s" %s', 500, TypeError)
+export const InvalidHook = createError('ERR_TUS_INVALID_HOOK', 'fastify-tus: %s', 500, TypeError)

@@ -18,9 +18,6 @@ import { HookRegistry, HOOK_NAMES, type Action, type HookName, type TusHooks } f
 import type { TusMetrics } from './metrics.js'
 import type { ResolvedOptions } from './options.js'
 
-/** Upload ids the plugin accepts in URLs and from `generateId`. */
-export const UPLOAD_ID = /^[A-Za-z0-9_-]{1,100}$/
-
 /** One request's hold on an upload: a release request or a shutdown stops its body. */
 export class UploadSession {
   body: UploadBody | undefined

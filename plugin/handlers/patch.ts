@@ -12,7 +12,7 @@ import type { Tus } from '../tus.js'
 
 export async function handlePatch (tus: Tus, request: FastifyRequest, reply: FastifyReply): Promise<void> {
   requireVersion(request)
-  if (mediaType(request.headers['content-type']) !== OFFSET_OCTET_STREAM) throw new errors.InvalidContentType()
+  if (mediaType(request.headers['content-type']) !== OFFSET_OCTET_STREAM) throw new errors.InvalidContentType(OFFSET_OCTET_STREAM)
   const offset = parseInteger(header(request.headers, 'upload-offset'))
   if (offset === undefined) throw new errors.InvalidOffset()
   const lengthHeader = header(request.headers, 'upload-length')

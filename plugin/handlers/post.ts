@@ -14,7 +14,8 @@ import { parseConcat, withParts } from '../concat.js'
 import { header, parseInteger, parseMetadata } from '../headers.js'
 import { runPreCreate, type UploadDraft } from '../hooks.js'
 import { receive } from '../receive.js'
-import { UPLOAD_ID, type Tus, type UploadSession } from '../tus.js'
+import { UPLOAD_ID } from '../../stores/ids.js'
+import type { Tus, UploadSession } from '../tus.js'
 
 export async function handlePost (tus: Tus, request: FastifyRequest, reply: FastifyReply): Promise<void> {
   requireVersion(request)

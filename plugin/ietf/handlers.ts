@@ -212,7 +212,7 @@ async function settleLength (tus: Tus, info: UploadInfo, received: Received, com
 
 /** Append: PATCH on the upload with `Upload-Offset` and the completion field. */
 export const draftAppend: DraftHandler = async (tus, request, reply, rules) => {
-  if (rules.partialUploadType && mediaType(request.headers['content-type']) !== PARTIAL_UPLOAD) throw new errors.InvalidPartialContentType()
+  if (rules.partialUploadType && mediaType(request.headers['content-type']) !== PARTIAL_UPLOAD) throw new errors.InvalidContentType(PARTIAL_UPLOAD)
   const offset = integerField(request, 'upload-offset')
   if (offset === undefined) throw new errors.InvalidOffset()
   const completes = requireCompletion(request, rules, rules.completionRequiredOnAppend)

@@ -33,7 +33,8 @@ function problemType (rules: VersionRules, code: string | undefined): string | u
   if (!rules.problemTypes) return undefined
   switch (code) {
     case 'ERR_MISMATCHED_OFFSET': return 'mismatching-upload-offset'
-    case 'ERR_UPLOAD_COMPLETED': return 'completed-upload'
+    case 'ERR_UPLOAD_COMPLETED':
+    case 'ERR_UPLOAD_COMPLETED_GONE': return 'completed-upload'
     case 'ERR_INCONSISTENT_UPLOAD_LENGTH':
     case 'ERR_UPLOAD_INVALIDATED': return rules.inconsistentLengthProblem ? 'inconsistent-upload-length' : undefined
     default: return undefined
