@@ -6,6 +6,10 @@
  */
 import createError from '@fastify/error'
 
+/* Raised by stores and lockers, and by the plugin: one class each (stores/store.ts, locks/locker.ts) */
+export { UploadNotFound, StoreFull } from '../stores/store.js'
+export { LockTimeout } from '../locks/locker.js'
+
 /* Request validation */
 export const UnsupportedVersion = createError('ERR_UNSUPPORTED_VERSION', 'Missing, invalid or unsupported Tus-Resumable header', 412)
 /** The media type a body must have: `application/offset+octet-stream` (tus), `application/partial-upload` (draft 6+). */
@@ -34,7 +38,6 @@ export const UploadInvalidated = createError('ERR_UPLOAD_INVALIDATED', 'The body
 export const UploadCompletedGone = createError('ERR_UPLOAD_COMPLETED_GONE', 'The upload is already complete', 410)
 
 /* Upload state */
-export const UploadNotFound = createError('ERR_UPLOAD_NOT_FOUND', 'Upload not found', 404)
 export const MismatchedOffset = createError('ERR_MISMATCHED_OFFSET', 'Upload-Offset %s does not match the upload offset %s', 409)
 export const MaxSizeExceeded = createError('ERR_MAX_SIZE_EXCEEDED', 'Upload-Length exceeds the maximum upload size of %s bytes', 413)
 export const UploadSizeExceeded = createError('ERR_UPLOAD_SIZE_EXCEEDED', 'The request body exceeds the upload length', 413)
@@ -51,9 +54,7 @@ export const LockLost = createError('ERR_LOCK_LOST', 'The lock on the upload was
 export const ReadTimeout = createError('ERR_READ_TIMEOUT', 'No data was received for too long', 408)
 export const UnexpectedEof = createError('ERR_UNEXPECTED_EOF', 'The request body ended early', 400)
 export const ServerShutdown = createError('ERR_SERVER_SHUTDOWN', 'The server is shutting down; retry later', 503)
-export const LockTimeout = createError('ERR_LOCK_TIMEOUT', 'The upload is locked by another request; retry later', 423)
 export const LockerUnavailable = createError('ERR_LOCKER_UNAVAILABLE', 'The upload lock service cannot be reached; retry later', 503)
-export const StoreFull = createError('ERR_STORAGE_FULL', 'The server has no storage space left for this upload', 507)
 
 /* Refusals by hooks (tusd's codes; a hook may throw these or its own coded errors) */
 export const UploadRejected = createError('ERR_UPLOAD_REJECTED', 'The upload was rejected by the server', 400)

@@ -135,11 +135,15 @@ export function isComplete (info: UploadInfo): boolean {
   return info.size !== undefined && info.offset === info.size
 }
 
-/** Raised by `get`, `write`, `read` … for an upload that does not exist. */
+/**
+ * Raised by `get`, `write`, `read` … for an upload that does not exist. The one class for this
+ * code: the plugin sends it as it is (`errors.UploadNotFound`, 404).
+ */
 export class UploadNotFound extends Error {
-  readonly code = 'UPLOAD_NOT_FOUND'
-  constructor (readonly id: string) {
-    super(`upload ${id} not found`)
+  readonly code = 'ERR_UPLOAD_NOT_FOUND'
+  readonly statusCode = 404
+  constructor (readonly id?: string) {
+    super('Upload not found')
     this.name = 'UploadNotFound'
   }
 }
@@ -174,11 +178,15 @@ export class UnsafeFile extends Error {
   }
 }
 
-/** Raised when a store runs out of space (for example ENOSPC). */
+/**
+ * Raised when a store runs out of space (for example ENOSPC). The one class for this code: the
+ * plugin logs the cause and sends a fresh one (`errors.StoreFull`, 507).
+ */
 export class StoreFull extends Error {
-  readonly code = 'STORE_FULL'
+  readonly code = 'ERR_STORAGE_FULL'
+  readonly statusCode = 507
   constructor (options?: { cause?: unknown }) {
-    super('the store has no space left', options)
+    super('The server has no storage space left for this upload', options)
     this.name = 'StoreFull'
   }
 }

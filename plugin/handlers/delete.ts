@@ -2,9 +2,9 @@
 import type { FastifyReply, FastifyRequest } from 'fastify'
 import { canTerminate } from '../../stores/store.js'
 import { requireVersion, uploadId } from '../checks.js'
-import type { Tus } from '../tus.js'
+import type { Runtime } from '../runtime.js'
 
-export async function handleDelete (tus: Tus, request: FastifyRequest, reply: FastifyReply): Promise<void> {
+export async function handleDelete (tus: Runtime, request: FastifyRequest, reply: FastifyReply): Promise<void> {
   requireVersion(request)
   const id = uploadId(request)
   const store = tus.store

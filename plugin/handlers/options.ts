@@ -2,9 +2,9 @@
 import type { FastifyReply, FastifyRequest } from 'fastify'
 import { CHECKSUM_ALGORITHMS } from '../checksum.js'
 import { TUS_VERSION } from '../headers.js'
-import type { Tus } from '../tus.js'
+import type { Runtime } from '../runtime.js'
 
-export async function handleOptions (tus: Tus, _request: FastifyRequest, reply: FastifyReply): Promise<void> {
+export async function handleOptions (tus: Runtime, _request: FastifyRequest, reply: FastifyReply): Promise<void> {
   reply.header('Tus-Version', TUS_VERSION)
   reply.header('Tus-Extension', tus.extensions.join(','))
   reply.header('Tus-Checksum-Algorithm', CHECKSUM_ALGORITHMS.join(','))

@@ -8,9 +8,9 @@ import { requireVersion, uploadId } from '../checks.js'
 import * as errors from '../errors.js'
 import { header, mediaType, OFFSET_OCTET_STREAM, parseInteger } from '../headers.js'
 import { receive } from '../receive.js'
-import type { Tus } from '../tus.js'
+import type { Runtime } from '../runtime.js'
 
-export async function handlePatch (tus: Tus, request: FastifyRequest, reply: FastifyReply): Promise<void> {
+export async function handlePatch (tus: Runtime, request: FastifyRequest, reply: FastifyReply): Promise<void> {
   requireVersion(request)
   if (mediaType(request.headers['content-type']) !== OFFSET_OCTET_STREAM) throw new errors.InvalidContentType(OFFSET_OCTET_STREAM)
   const offset = parseInteger(header(request.headers, 'upload-offset'))
@@ -47,7 +47,7 @@ export async function handlePatch (tus: Tus, request: FastifyRequest, reply: Fas
 }
 
 /** `Upload-Length` on a PATCH: sets a deferred length once; it may never change afterwards. */
-async function applyLength (tus: Tus, info: UploadInfo, length: number): Promise<UploadInfo> {
+async function applyLength (tus: Runtime, info: UploadInfo, length: number): Promise<UploadInfo> {
   if (info.size !== undefined) {
     if (info.size !== length) throw new errors.InvalidUploadLength('cannot change once set')
     return info

@@ -15,9 +15,10 @@ import { header, parseInteger, parseMetadata } from '../headers.js'
 import { runPreCreate, type UploadDraft } from '../hooks.js'
 import { receive } from '../receive.js'
 import { UPLOAD_ID } from '../../stores/ids.js'
-import type { Tus, UploadSession } from '../tus.js'
+import type { Runtime } from '../runtime.js'
+import type { UploadSession } from '../sessions.js'
 
-export async function handlePost (tus: Tus, request: FastifyRequest, reply: FastifyReply): Promise<void> {
+export async function handlePost (tus: Runtime, request: FastifyRequest, reply: FastifyReply): Promise<void> {
   requireVersion(request)
   await tus.hooks.run('authorize', request, undefined, 'create')
   const concat = parseConcat(tus, request)
@@ -41,7 +42,7 @@ interface Creation {
   withBody: boolean
 }
 
-async function create (tus: Tus, request: FastifyRequest, reply: FastifyReply, { concat, size, withBody }: Creation): Promise<void> {
+async function create (tus: Runtime, request: FastifyRequest, reply: FastifyReply, { concat, size, withBody }: Creation): Promise<void> {
   const binaryMetadata: Metadata = Object.create(null) as Metadata
   const metadata = parseMetadata(header(request.headers, 'upload-metadata'), binaryMetadata)
   const { info, received } = await createUpload(tus, request, { concat, size, withBody, metadata, binaryMetadata }, async (info, session) => {
@@ -83,7 +84,7 @@ export interface NewUploadRequest extends Creation {
  * PATCH would, instead of writing beside it. Only a creation nobody can learn of before the
  * response goes without: a random id, no body, no 104 and no postCreate hook or event listener.
  */
-export async function createUpload<T> (tus: Tus, request: FastifyRequest, creation: NewUploadRequest, work: (info: UploadInfo, session: UploadSession) => Promise<T>): Promise<T> {
+export async function createUpload<T> (tus: Runtime, request: FastifyRequest, creation: NewUploadRequest, work: (info: UploadInfo, session: UploadSession) => Promise<T>): Promise<T> {
   const { concat, size, withBody, metadata, binaryMetadata } = creation
   if (withBody && tus.closing) throw new errors.ServerShutdown()
 
@@ -123,7 +124,7 @@ export async function createUpload<T> (tus: Tus, request: FastifyRequest, creati
   return known ? await tus.withLock(request, upload.id, make) : await tus.withSession(request, make)
 }
 
-async function refuseExisting (tus: Tus, id: string): Promise<void> {
+async function refuseExisting (tus: Runtime, id: string): Promise<void> {
   try {
     await tus.store.get(id)
   } catch (err) {
@@ -134,7 +135,7 @@ async function refuseExisting (tus: Tus, id: string): Promise<void> {
 }
 
 /** The declared length, or `undefined` for a deferred one; every malformed combination is a 400. */
-function uploadLength (tus: Tus, request: FastifyRequest): number | undefined {
+function uploadLength (tus: Runtime, request: FastifyRequest): number | undefined {
   const length = header(request.headers, 'upload-length')
   const defer = header(request.headers, 'upload-defer-length')
   if (length !== undefined && defer !== undefined) throw new errors.AmbiguousUploadLength()
@@ -151,7 +152,7 @@ function uploadLength (tus: Tus, request: FastifyRequest): number | undefined {
   return size
 }
 
-async function newId (tus: Tus, request: FastifyRequest): Promise<string> {
+async function newId (tus: Runtime, request: FastifyRequest): Promise<string> {
   // 122 random bits as 32 hex digits; randomUUID draws from a pool, randomBytes asks the system each time
   if (tus.options.generateId === undefined) return randomUUID().replaceAll('-', '')
   const id = await tus.options.generateId(request)

@@ -17,7 +17,9 @@ import { handleOptions } from '../handlers/options.js'
 import { createUpload } from '../handlers/post.js'
 import { header, mediaType, parseMetadata } from '../headers.js'
 import { receive, type Received } from '../receive.js'
-import type { Tus, UploadSession } from '../tus.js'
+import { stateOf } from '../request-state.js'
+import type { Runtime } from '../runtime.js'
+import type { UploadSession } from '../sessions.js'
 import {
   completionHeader, integerField, PARTIAL_UPLOAD, present, requestCompletes, RESUMPTION_STATUS, uploadLimit
 } from './headers.js'
@@ -25,12 +27,12 @@ import { sendInformational } from './informational.js'
 import { mismatchedOffset } from './problem.js'
 import type { VersionRules } from './versions.js'
 
-export type DraftHandler = (tus: Tus, request: FastifyRequest, reply: FastifyReply, rules: VersionRules) => Promise<void>
+export type DraftHandler = (tus: Runtime, request: FastifyRequest, reply: FastifyReply, rules: VersionRules) => Promise<void>
 
 const RESUMPTION_REASON = 'Upload Resumption Supported'
 
 /** `Upload-Limit` for an upload (or the collection): size limit and, while unfinished, its remaining lifetime. */
-function limitFor (tus: Tus, rules: VersionRules, info?: UploadInfo): string {
+function limitFor (tus: Runtime, rules: VersionRules, info?: UploadInfo): string {
   const maxSize = tus.sizeLimit(info ?? {})
   const at = info === undefined ? undefined : tus.expiresAt(info)
   return uploadLimit(rules, {
@@ -40,14 +42,14 @@ function limitFor (tus: Tus, rules: VersionRules, info?: UploadInfo): string {
 }
 
 /** The upload's state as the version spells it: offset, completion and (6+) the limits. */
-function stateHeaders (tus: Tus, reply: FastifyReply, rules: VersionRules, info: UploadInfo): void {
+function stateHeaders (tus: Runtime, reply: FastifyReply, rules: VersionRules, info: UploadInfo): void {
   reply.header('Upload-Offset', String(info.offset))
   reply.header(...completionHeader(rules, isComplete(info)))
   if (rules.uploadLimit) reply.header('Upload-Limit', limitFor(tus, rules, info))
 }
 
 /** Progress 104s (5+) with the offset the store has taken in; never with a `Location`. */
-function progressReporter (tus: Tus, request: FastifyRequest, reply: FastifyReply, rules: VersionRules): ((offset: number) => void) | undefined {
+function progressReporter (tus: Runtime, request: FastifyRequest, reply: FastifyReply, rules: VersionRules): ((offset: number) => void) | undefined {
   if (!tus.options.ietfInformational) return undefined
   // a chunk verified by Upload-Checksum may still be discarded: no early acknowledgement then
   if (!rules.progressInformational || header(request.headers, 'upload-checksum') !== undefined) return undefined
@@ -146,7 +148,7 @@ export const draftCreate: DraftHandler = async (tus, request, reply, rules) => {
 }
 
 /** Fixes the length of an upload created without one (only stores that defer lengths create those). */
-async function declareLength (tus: Tus, id: string, size: number): Promise<void> {
+async function declareLength (tus: Runtime, id: string, size: number): Promise<void> {
   const store = tus.store
   if (!canDeferLength(store)) throw new errors.DeferLengthUnsupported()
   await store.declareLength(id, size)
@@ -157,8 +159,8 @@ async function declareLength (tus: Tus, id: string, size: number): Promise<void>
  * draft has it, rather than tus's 413. The bytes before the length are kept but never the one
  * that reaches it: only a request whose body ends there completes the upload, never an overrun.
  */
-async function receiveDraft (tus: Tus, request: FastifyRequest, session: UploadSession, info: UploadInfo, progress?: (offset: number) => void): Promise<Received> {
-  const overrun = (): Error => Object.assign(new errors.InconsistentLength(`the body goes past the upload length of ${String(info.size)}`), { [kOverrun]: true })
+async function receiveDraft (tus: Runtime, request: FastifyRequest, session: UploadSession, info: UploadInfo, progress?: (offset: number) => void): Promise<Received> {
+  const overrun = (): Error => (stateOf(request).overrun = new errors.InconsistentLength(`the body goes past the upload length of ${String(info.size)}`))
   try {
     const got = await receive(tus, request, session, info, progress, info.size !== undefined)
     return got.reason === 'too-large' && info.size !== undefined ? { ...got, error: overrun() } : got
@@ -168,17 +170,16 @@ async function receiveDraft (tus: Tus, request: FastifyRequest, session: UploadS
   }
 }
 
-const kOverrun = Symbol('fastify-tus.ietf.overrun')
-
-function isOverrun (err: Error | undefined): boolean {
-  return err !== undefined && (err as unknown as Record<symbol, unknown>)[kOverrun] === true
+/** Whether `err` is the overrun `receiveDraft` reported for this request. */
+function isOverrun (request: FastifyRequest, err: Error | undefined): boolean {
+  return err !== undefined && request.tusState?.overrun === err
 }
 
 /**
  * 8: an append that went past the length leaves an invalid upload (draft -08 on); it is removed,
  * so the mark lasts across restarts and instances and every later request on it is a 404.
  */
-async function invalidate (tus: Tus, request: FastifyRequest, info: UploadInfo): Promise<Error> {
+async function invalidate (tus: Runtime, request: FastifyRequest, info: UploadInfo): Promise<Error> {
   const store = tus.store
   if (!canTerminate(store)) return new errors.InconsistentLength(`the body goes past the upload length of ${String(info.size)}`)
   await store.remove(info.id)
@@ -196,7 +197,7 @@ interface Settled extends Received {
  * After a body: a completing request whose body arrived whole fixes a deferred length at the
  * offset; one that fell short of a known length is an inconsistent length (its bytes are kept).
  */
-async function settleLength (tus: Tus, info: UploadInfo, received: Received, completes: boolean): Promise<Settled> {
+async function settleLength (tus: Runtime, info: UploadInfo, received: Received, completes: boolean): Promise<Settled> {
   let size = info.size
   let error = received.error
   if (completes && received.reason === 'complete') {
@@ -251,10 +252,10 @@ export const draftAppend: DraftHandler = async (tus, request, reply, rules) => {
     try {
       got = await settleLength(tus, info, await receiveDraft(tus, request, session, info, progressReporter(tus, request, reply, rules)), completes)
     } catch (err) {
-      if (rules.invalidateOnOverrun && isOverrun(err as Error)) throw await invalidate(tus, request, info)
+      if (rules.invalidateOnOverrun && isOverrun(request, err as Error)) throw await invalidate(tus, request, info)
       throw err
     }
-    if (rules.invalidateOnOverrun && isOverrun(got.error)) {
+    if (rules.invalidateOnOverrun && isOverrun(request, got.error)) {
       return { info: { ...info, offset: got.offset }, completed: false, error: await invalidate(tus, request, info) }
     }
     const after = { ...info, offset: got.offset, size: got.size }

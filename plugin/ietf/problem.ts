@@ -47,7 +47,7 @@ const TITLES: Record<string, string> = {
   'inconsistent-upload-length': 'Inconsistent upload length'
 }
 
-/** Sends `err` (already made safe by `Tus.toHttpError`) as a problem for a draft request. */
+/** Sends `err` (already made safe by `toHttpError`, plugin/http-errors.ts) as a problem for a draft request. */
 export function sendProblem (request: FastifyRequest, reply: FastifyReply, rules: VersionRules, err: HttpError): void {
   const status = err.statusCode ?? 500
   const type = problemType(rules, err.code)
