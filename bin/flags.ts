@@ -14,6 +14,7 @@ import {
 } from './flag-kit.js'
 import { DEFAULT_HOOK_EVENTS, HOOK_TYPES, type HookType } from './hooks/protocol.js'
 import { formatSize } from './units.js'
+import { availableParallelism } from 'node:os'
 
 export { FlagError } from './flag-kit.js'
 
@@ -68,6 +69,16 @@ const hookEvents: Reader<HookType[]> = {
   shown: DEFAULT_HOOK_EVENTS.join(',')
 }
 
+/** `--workers`: a count, or `auto` for one per core. */
+const workers: Reader<number> = {
+  read: (value, name) => {
+    if (value === undefined) return 1
+    if (value.trim() === 'auto') return availableParallelism()
+    return count(1, 1, 1024).read(value, name)
+  },
+  shown: '1'
+}
+
 const SECTIONS = {
   main: '',
   s3: `S3 storage (instead of files in --upload-dir, which then holds only lock files; see docs/stores/s3.md).
@@ -114,6 +125,13 @@ export const FLAGS = {
   'acquire-lock-timeout': flag({
     to: 'acquireLockTimeout', section: 'main', arg: 'DURATION', help: 'wait for an upload\'s lock before answering 423', read: duration(plugin.acquireLockTimeout.default, 0)
   }),
+  workers: flag({
+    to: 'workers',
+    section: 'main',
+    arg: 'N',
+    help: 'processes serving requests on the one port (node:cluster); auto = one per core.\nThey share --upload-dir; use the file, redis or etcd locker (not memory)',
+    read: workers
+  }),
   'shutdown-timeout': flag({ to: 'shutdownTimeout', section: 'main', arg: 'DURATION', help: 'grace period on SIGTERM/SIGINT before exiting', read: duration(10_000, 0) }),
   'disable-termination': flag({ to: 'disableTermination', section: 'main', help: 'do not offer DELETE', read: toggle }),
   'disable-download': flag({ to: 'disableDownload', section: 'main', help: 'do not offer GET downloads', read: toggle }),
@@ -136,6 +154,10 @@ export const FLAGS = {
   'cors-allow-origin': flag({
     to: 'corsAllowOrigin', section: 'main', arg: 'REGEX', help: 'origins allowed by CORS, matched against the whole origin (default: all)', read: regex()
   }),
+  'cors-allow-methods': flag({ to: 'corsAllowMethods', section: 'main', arg: 'LIST', help: 'more methods for Access-Control-Allow-Methods (added to the tus ones)', read: list([]) }),
+  'cors-allow-headers': flag({ to: 'corsAllowHeaders', section: 'main', arg: 'LIST', help: 'more headers for Access-Control-Allow-Headers (added to the tus ones)', read: list([]) }),
+  'cors-expose-headers': flag({ to: 'corsExposeHeaders', section: 'main', arg: 'LIST', help: 'more headers for Access-Control-Expose-Headers (added to the tus ones)', read: list([]) }),
+  'cors-max-age': flag({ to: 'corsMaxAge', section: 'main', arg: 'SECONDS', help: 'how long browsers may cache a preflight (Access-Control-Max-Age)', read: count(86_400) }),
   'cors-allow-credentials': flag({ to: 'corsAllowCredentials', section: 'main', help: 'allow credentials (cookies, HTTP auth) in CORS requests', read: toggle }),
   'log-level': flag({ to: 'logLevel', section: 'main', arg: 'LEVEL', help: 'fatal, error, warn, info, debug, trace or silent', read: oneOf(LOG_LEVELS, 'info') }),
   'log-format': flag({
@@ -150,6 +172,13 @@ export const FLAGS = {
     help: 'memory (one process), file (processes sharing --upload-dir on one host),\nredis or etcd (any number of hosts)\n(redis if --redis-url is given, etcd if --etcd-url is)',
     read: oneOf(LOCKERS),
     shown: 'file'
+  }),
+  'file-lock-lease': flag({
+    to: 'fileLockLease',
+    section: 'main',
+    arg: 'DURATION',
+    help: 'with --locker file, how long this process keeps an upload\'s lock after a request\n(its next request then touches no lock file; another process gets it at once); 0 = off',
+    read: duration(10_000, 0)
   }),
   'redis-url': flag({
     to: 'redisUrl',
@@ -268,6 +297,9 @@ export function parseFlags (argv: string[]): CliConfig | 'help' | 'version' {
 
   const basePath = values.basePath.endsWith('/') ? values.basePath : `${values.basePath}/`
   checkPaths(basePath, values)
+  if (values.workers > 1 && locker === 'memory') {
+    throw new FlagError('--workers needs a locker shared by processes: --locker file (the default), redis or etcd, not memory')
+  }
   if (values.corsAllowCredentials && values.corsAllowOrigin === undefined && !values.disableCors) {
     throw new FlagError('--cors-allow-credentials needs --cors-allow-origin: with credentials every allowed site can act as the logged-in user, so name them')
   }

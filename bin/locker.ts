@@ -18,7 +18,7 @@ export async function createLocker (config: CliConfig, directory: string, log: F
     case 'memory':
       return { locker: new MemoryLocker(), close: async () => {} }
     case 'file': {
-      const locker = new FileLocker({ directory, directoryMode: config.dirPerms })
+      const locker = new FileLocker({ directory, directoryMode: config.dirPerms, leaseTime: config.fileLockLease })
       return { locker, close: async () => await locker.close() }
     }
     case 'redis': {

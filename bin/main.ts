@@ -4,9 +4,10 @@
  */
 import type { FastifyInstance } from 'fastify'
 import { existsSync, readFileSync } from 'node:fs'
-import { FlagError, HELP, parseFlags } from './flags.js'
+import { FlagError, HELP, parseFlags, type CliConfig } from './flags.js'
 import { prepareUnixSocket } from './listen.js'
 import { buildServer } from './server.js'
+import { announceListening, isWorker, runPrimary } from './workers.js'
 
 export interface CommandIo {
   stdout: (text: string) => void
@@ -43,10 +44,15 @@ export async function main (argv: string[], io: CommandIo = processIo): Promise<
     return undefined
   }
 
+  const worker = isWorker()
   let app
   try {
-    // a stale socket file is removed, a live one refused
-    if (config.unixSock !== undefined) await prepareUnixSocket(config.unixSock)
+    // a stale socket file is removed, a live one refused (once, by the primary, with --workers)
+    if (config.unixSock !== undefined && !worker) await prepareUnixSocket(config.unixSock)
+    if (config.workers > 1 && !worker) {
+      await runPrimary({ workers: config.workers, shutdownTimeout: config.shutdownTimeout, listening: (address) => listeningLines(config, address) }, io)
+      return undefined
+    }
     app = await buildServer(config)
   } catch (err) {
     if (!(err instanceof FlagError)) throw err
@@ -71,13 +77,12 @@ export async function main (argv: string[], io: CommandIo = processIo): Promise<
     io.exit(2)
     return undefined
   }
-  const where = config.gcs !== undefined
-    ? `gs://${config.gcs.bucket}/${config.gcs.objectPrefix}`
-    : config.s3 === undefined ? config.uploadDir : `s3://${config.s3.bucket}/${config.s3.objectPrefix}`
-  // a unix socket has no URL: its path, then the collection's path
-  const collection = config.unixSock === undefined ? `${address}${config.basePath}` : `${address} at ${config.basePath}`
-  io.stdout(`fastify-tus: tus server listening on ${collection} (uploads in ${where})\n`)
-  if (config.exposeMetrics) io.stdout(`fastify-tus: Prometheus metrics at ${config.unixSock === undefined ? address : `${address} at `}${config.metricsPath}\n`)
+  // with --workers the primary speaks for all of them
+  if (worker) {
+    announceListening(address)
+  } else {
+    io.stdout(listeningLines(config, address))
+  }
 
   let stopping = false
   const stop = (signal: NodeJS.Signals): void => {
@@ -113,6 +118,19 @@ const LISTEN_ERRORS: Readonly<Record<string, string>> = {
   ENOTFOUND: 'the host name does not resolve (--host)',
   EAI_AGAIN: 'the host name does not resolve (--host)',
   ENOENT: 'no such directory for the socket (--unix-sock)'
+}
+
+/** What the command prints once it listens. */
+function listeningLines (config: CliConfig, address: string): string {
+  const where = config.gcs !== undefined
+    ? `gs://${config.gcs.bucket}/${config.gcs.objectPrefix}`
+    : config.s3 === undefined ? config.uploadDir : `s3://${config.s3.bucket}/${config.s3.objectPrefix}`
+  // a unix socket has no URL: its path, then the collection's path
+  const collection = config.unixSock === undefined ? `${address}${config.basePath}` : `${address} at ${config.basePath}`
+  const workers = config.workers > 1 ? `, ${config.workers} workers` : ''
+  let lines = `fastify-tus: tus server listening on ${collection} (uploads in ${where}${workers})\n`
+  if (config.exposeMetrics) lines += `fastify-tus: Prometheus metrics at ${config.unixSock === undefined ? address : `${address} at `}${config.metricsPath}\n`
+  return lines
 }
 
 /** The package version, from bin/ (sources) or dist/bin/ (the build). */

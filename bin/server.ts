@@ -19,6 +19,7 @@ import { TusdHooks } from './hooks/tusd.js'
 import { prepareServer, serverOptions } from './listen.js'
 import { createLocker } from './locker.js'
 import { createStore } from './store.js'
+import { clusterMetrics, isWorker } from './workers.js'
 
 export async function buildServer (config: CliConfig): Promise<FastifyInstance> {
   const transport = await hookTransport(config.hooks)
@@ -52,44 +53,71 @@ export async function buildServer (config: CliConfig): Promise<FastifyInstance> 
   const registry = config.exposeMetrics ? await processMetrics() : undefined
   if (registry !== undefined) {
     app.get(config.metricsPath, async (_request, reply) => {
-      reply.header('Content-Type', registry.contentType)
-      return await registry.metrics()
+      // a worker of --workers: the sum over every worker, from the primary
+      const { text, contentType } = isWorker() ? await clusterMetrics() : { text: await registry.metrics(), contentType: registry.contentType }
+      reply.header('Content-Type', contentType)
+      return text
     })
   }
-  await app.register(tus, {
-    path: config.basePath,
-    metrics: registry === undefined ? false : { registry },
-    store: storage.store,
-    locker,
-    // the store's own limit, when it has one, is the most a client may announce
-    maxSize: storage.maxSize === undefined || (config.maxSize > 0 && config.maxSize < storage.maxSize) ? config.maxSize : storage.maxSize,
-    respectForwardedHeaders: config.behindProxy,
-    relativeLocation: config.relativeLocation,
-    networkTimeout: config.networkTimeout,
-    acquireLockTimeout: config.acquireLockTimeout,
-    disableTermination: config.disableTermination,
-    disableDownload: config.disableDownload,
-    disableConcatenation: config.disableConcatenation,
-    maxConcatParts: config.maxConcatParts,
-    ietfDraft: !config.disableIetfDraft,
-    ietfInformational: !config.disableIetf104,
-    expiration: config.expiration,
-    expirationInterval: config.expiration > 0 ? config.expirationInterval : 0,
-    cors: config.disableCors
-      ? false
-      : { origin: config.corsAllowOrigin, credentials: config.corsAllowCredentials },
-    progressInterval: config.hooks.progressInterval,
-    hooks: hooks?.hooks
-  })
+  try {
+    await app.register(tus, {
+      path: config.basePath,
+      metrics: registry === undefined ? false : { registry },
+      store: storage.store,
+      locker,
+      // the store's own limit, when it has one, is the most a client may announce
+      maxSize: storage.maxSize === undefined || (config.maxSize > 0 && config.maxSize < storage.maxSize) ? config.maxSize : storage.maxSize,
+      respectForwardedHeaders: config.behindProxy,
+      relativeLocation: config.relativeLocation,
+      networkTimeout: config.networkTimeout,
+      acquireLockTimeout: config.acquireLockTimeout,
+      disableTermination: config.disableTermination,
+      disableDownload: config.disableDownload,
+      disableConcatenation: config.disableConcatenation,
+      maxConcatParts: config.maxConcatParts,
+      ietfDraft: !config.disableIetfDraft,
+      ietfInformational: !config.disableIetf104,
+      expiration: config.expiration,
+      expirationInterval: config.expiration > 0 ? config.expirationInterval : 0,
+      cors: config.disableCors
+        ? false
+        : {
+            origin: config.corsAllowOrigin,
+            credentials: config.corsAllowCredentials,
+            allowedMethods: config.corsAllowMethods,
+            allowedHeaders: config.corsAllowHeaders,
+            exposedHeaders: config.corsExposeHeaders,
+            maxAge: config.corsMaxAge
+          },
+      progressInterval: config.hooks.progressInterval,
+      hooks: hooks?.hooks
+    })
+  } catch (err) {
+    asUsageError(err)
+  }
   if (!config.disableDemo) await registerDemo(app, { basePath: config.basePath, download: !config.disableDownload })
   return app
 }
 
+/** An option the plugin refuses came from a flag: a usage error, not a crash. */
+function asUsageError (err: unknown): never {
+  if ((err as { code?: unknown }).code === 'ERR_TUS_INVALID_OPTION') throw new FlagError((err as Error).message)
+  throw err
+}
+
+let workerAggregator: import('prom-client').AggregatorRegistry<'text/plain; version=0.0.4; charset=utf-8'> | undefined
+
 /** A registry with the process's own metrics (CPU, memory, event loop …), for the tus metrics to join. */
 async function processMetrics (): Promise<import('prom-client').Registry> {
-  const { collectDefaultMetrics, Registry } = await import('prom-client')
+  const { AggregatorRegistry, collectDefaultMetrics, Registry } = await import('prom-client')
   const registry = new Registry()
   collectDefaultMetrics({ register: registry })
+  // the registry the primary collects from this worker; constructing an aggregator is what makes
+  // prom-client answer the primary's requests in a worker
+  if (isWorker()) {
+    AggregatorRegistry.setRegistries([registry])
+    workerAggregator ??= new AggregatorRegistry()
+  }
   return registry
 }
 

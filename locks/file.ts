@@ -12,6 +12,10 @@
  *   the directory and gives the lock up; waiters notice the removal of `<id>.lock` the same way.
  *   A slow safety re-check (`recheckInterval`) covers file systems whose change events are lost.
  * - Inside one process the holder is told directly, without waiting for the file system.
+ * - With `leaseTime`, an unlocked lock stays this process's for that long (a lease): the next
+ *   request of this process for the upload takes it back without touching the file system, so
+ *   a client's HEAD and PATCH chain on one server cost no lock files. Another process that wants
+ *   it asks as always (`.stop`), and an idle lease gives way at once.
  *
  * Nothing in the directory is followed as a path: the lock link is only ever read with `readlink`
  * (its target is a token, not a file), `.stop` files are created with `O_EXCL` and checked with
@@ -36,6 +40,18 @@ export interface FileLockerOptions {
   recheckInterval?: number
   /** Mode of the directory when the locker creates it (an existing one is left as it is). Default 0o700. */
   directoryMode?: number
+  /**
+   * Milliseconds an unlocked lock stays this process's, taken back by its next request for the
+   * upload without a file-system call; another process's request ends it at once. Default 0 (off):
+   * the lock file goes at unlock.
+   */
+  leaseTime?: number
+}
+
+interface Lease {
+  token: string
+  timer: NodeJS.Timeout
+  listener: () => void
 }
 
 interface Held {
@@ -57,7 +73,12 @@ export class FileLocker implements Locker {
   readonly directory: string
   readonly #recheckInterval: number
   readonly #directoryMode: number
+  readonly #leaseTime: number
   readonly #held = new Map<string, Held>()
+  /** Locks no request holds that stay ours for `leaseTime`. */
+  readonly #leases = new Map<string, Lease>()
+  /** Leases being given up (close waits for them). */
+  readonly #ending = new Set<Promise<void>>()
   /** This process's waiters, per id, in arrival order. */
   readonly #queue = new LocalQueue()
   /** Callbacks to run when something happens to files of an id. */
@@ -81,11 +102,14 @@ export class FileLocker implements Locker {
     const mode = options.directoryMode ?? 0o700
     if (!Number.isInteger(mode) || mode < 0 || mode > 0o777) throw new TypeError('FileLocker: "directoryMode" must be a permission mode from 0 to 0o777')
     this.#directoryMode = mode
+    const leaseTime = options.leaseTime ?? 0
+    if (!Number.isInteger(leaseTime) || leaseTime < 0) throw new TypeError('FileLocker: "leaseTime" must be a whole number of milliseconds')
+    this.#leaseTime = leaseTime
   }
 
   async lock (id: string, options: LockOptions): Promise<Lock> {
     if (!SAFE_ID.test(id)) throw new TypeError(`FileLocker: unsafe lock id ${JSON.stringify(id)}`)
-    const token = `${process.pid}.${processTag}.${++lockCounter}`
+    let token = `${process.pid}.${processTag}.${++lockCounter}`
     const aborted = whenAborted(id, options.signal)
     // waiters of this process queue in order; only the first in line contends for the file,
     // so a crowd of requests for one upload never stampedes the file system
@@ -103,7 +127,13 @@ export class FileLocker implements Locker {
         await Promise.race([previous, aborted.promise])
       }
       await this.#start()
-      for (;;) {
+      // a lease of ours: the lock file is already there, with our token
+      const lease = this.#takeLease(id)
+      if (lease !== undefined) {
+        token = lease
+        acquired = true
+      }
+      while (!acquired) {
         if (options.signal.aborted) throw new LockTimeout(id, { cause: options.signal.reason })
         const changed = new Promise<void>((resolve) => { wake = resolve })
         acquired = await this.#tryAcquire(id, token)
@@ -136,6 +166,13 @@ export class FileLocker implements Locker {
         await cleared
         this.#listeners.remove(id, onStop)
         if (this.#held.get(id) === held) this.#held.delete(id)
+        // nobody asked for it: keep it as a lease (a stop seen meanwhile ends the lease at once)
+        if (!held.asked && this.#leaseTime > 0 && this.#watching) {
+          this.#lease(id, token)
+          leave()
+          this.#notify(id)
+          return
+        }
         try {
           // still our lock (our token)? then remove it, and a release request if one came
           if ((await readOwner(this.#path(id, 'lock')))?.token === token) {
@@ -152,8 +189,60 @@ export class FileLocker implements Locker {
     }
   }
 
-  /** Stops watching the directory. Locks still held keep working but are no longer told to release. */
+  /** Keeps an unlocked lock for `leaseTime`; a `.stop` from another process ends it at once. */
+  #lease (id: string, token: string): void {
+    const listener = (): void => {
+      if (this.#stops.has(id) || !this.#watching) this.#endLease(id, token).catch(() => {})
+    }
+    const timer = setTimeout(() => { this.#endLease(id, token).catch(() => {}) }, this.#leaseTime)
+    timer.unref()
+    this.#leases.set(id, { token, timer, listener })
+    this.#listeners.add(id, listener)
+    // a stop that came while the lock was held but was not seen as a request (it raced the unlock)
+    if (this.#stops.has(id)) listener()
+  }
+
+  /** The token of a lease on `id`, now held again by the caller; `undefined` when there is none. */
+  #takeLease (id: string): string | undefined {
+    const lease = this.#leases.get(id)
+    if (lease === undefined) return undefined
+    this.#leases.delete(id)
+    clearTimeout(lease.timer)
+    this.#listeners.remove(id, lease.listener)
+    return lease.token
+  }
+
+  /** Gives a lease up: the lock file goes (if it is still ours), and a release request with it. */
+  async #endLease (id: string, token: string): Promise<void> {
+    if (this.#leases.get(id)?.token !== token) return
+    this.#takeLease(id)
+    const ending = (async () => {
+      try {
+        if ((await readOwner(this.#path(id, 'lock')))?.token === token) {
+          await Promise.all([
+            this.#stops.has(id) ? unlinkIfPresent(this.#path(id, 'stop')) : undefined,
+            unlinkIfPresent(this.#path(id, 'lock'))
+          ])
+        }
+      } finally {
+        this.#notify(id)
+      }
+    })()
+    this.#ending.add(ending)
+    try {
+      await ending
+    } finally {
+      this.#ending.delete(ending)
+    }
+  }
+
+  /**
+   * Gives up every lease, then stops watching the directory. Locks still held keep working but
+   * are no longer told to release.
+   */
   async close (): Promise<void> {
+    await Promise.all([...this.#leases].map(async ([id, { token }]) => await this.#endLease(id, token).catch(() => {})))
+    await Promise.allSettled([...this.#ending])
     this.#watching = false
     this.#watcher?.close()
     this.#watcher = undefined

@@ -17,6 +17,8 @@ export interface CorsOptions {
    * with credentials, any site allowed can act as the logged-in user.
    */
   credentials?: boolean
+  /** More methods to allow, beyond the tus ones (as tusd's `-cors-allow-methods`, appended). */
+  allowedMethods?: string[]
   /** More request headers to allow, beyond the tus ones. */
   allowedHeaders?: string[]
   /** More response headers to expose, beyond the tus ones. */
@@ -28,12 +30,13 @@ export interface CorsOptions {
 export interface ResolvedCors {
   allows: (origin: string, request: FastifyRequest) => boolean | Promise<boolean>
   credentials: boolean
+  allowMethods: string
   allowHeaders: string
   exposeHeaders: string
   maxAge: string
 }
 
-const METHODS = 'POST, HEAD, PATCH, OPTIONS, GET, DELETE'
+const METHODS = ['POST', 'HEAD', 'PATCH', 'OPTIONS', 'GET', 'DELETE']
 const ALLOW_HEADERS = [
   'Authorization', 'Origin', 'X-Requested-With', 'X-Request-ID', 'X-HTTP-Method-Override', 'Content-Type',
   'Upload-Length', 'Upload-Offset', 'Tus-Resumable', 'Upload-Metadata', 'Upload-Defer-Length', 'Upload-Concat',
@@ -62,6 +65,7 @@ export function resolveCors (value: unknown): ResolvedCors | undefined {
   return {
     allows: originCheck(options.origin),
     credentials,
+    allowMethods: [...new Set([...METHODS, ...headerList('cors.allowedMethods', options.allowedMethods).map((method) => method.toUpperCase())])].join(', '),
     allowHeaders: [...ALLOW_HEADERS, ...headerList('cors.allowedHeaders', options.allowedHeaders)].join(', '),
     exposeHeaders: [...EXPOSE_HEADERS, ...headerList('cors.exposedHeaders', options.exposedHeaders)].join(', '),
     maxAge: String(maxAge)
@@ -71,7 +75,7 @@ export function resolveCors (value: unknown): ResolvedCors | undefined {
 function headerList (name: string, value: unknown): string[] {
   if (value === undefined) return []
   if (!Array.isArray(value) || !value.every((item) => typeof item === 'string' && /^[A-Za-z0-9!#$%&'*+.^_`|~-]+$/.test(item))) {
-    throw new InvalidOption(name, 'must be a list of header names')
+    throw new InvalidOption(name, `must be a list of ${name === 'cors.allowedMethods' ? 'method' : 'header'} names`)
   }
   return value as string[]
 }
@@ -100,7 +104,7 @@ export async function applyCors (cors: ResolvedCors, request: FastifyRequest, re
   reply.header('Access-Control-Allow-Origin', origin)
   if (cors.credentials) reply.header('Access-Control-Allow-Credentials', 'true')
   if (request.method === 'OPTIONS' && request.headers['access-control-request-method'] !== undefined) {
-    reply.header('Access-Control-Allow-Methods', METHODS)
+    reply.header('Access-Control-Allow-Methods', cors.allowMethods)
     reply.header('Access-Control-Allow-Headers', cors.allowHeaders)
     reply.header('Access-Control-Max-Age', cors.maxAge)
   } else {

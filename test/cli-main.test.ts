@@ -31,6 +31,26 @@ t.test('help, version, bad flags', async (t) => {
   t.match(io.err, /Run fastify-tus --help/)
 })
 
+t.test('CORS flags as tusd has them: lists added to the tus ones, the preflight max age', async (t) => {
+  const dir = await tempDir(t)
+  const io = fakeIo()
+  const app = await main(['--host', '127.0.0.1', '--port', '0', '--upload-dir', dir, '--log-level', 'silent', '--cors-allow-methods', 'PUT, propfind',
+    '--cors-allow-headers', 'X-Tenant', '--cors-expose-headers', 'X-Trace,X-Upload-Region', '--cors-max-age', '60'], io)
+  t.teardown(async () => await app?.close())
+  const url = /listening on (\S+)/.exec(io.out)?.[1] as string
+  const preflight = await fetch(url, { method: 'OPTIONS', headers: { Origin: 'https://a.example', 'Access-Control-Request-Method': 'PUT' } })
+  t.equal(preflight.headers.get('access-control-allow-methods'), 'POST, HEAD, PATCH, OPTIONS, GET, DELETE, PUT, PROPFIND')
+  t.match(preflight.headers.get('access-control-allow-headers'), /Tus-Resumable.*, X-Tenant$/)
+  t.equal(preflight.headers.get('access-control-max-age'), '60')
+  const created = await fetch(url, { method: 'POST', headers: { Origin: 'https://a.example', 'Tus-Resumable': '1.0.0', 'Upload-Length': '1' } })
+  t.match(created.headers.get('access-control-expose-headers'), /Location.*, X-Trace, X-Upload-Region$/)
+
+  const bad = fakeIo()
+  t.equal(await main(['--port', '0', '--upload-dir', dir, '--cors-allow-headers', 'X Bad'], bad), undefined)
+  t.same(bad.codes, [2], 'a bad header name is a usage error')
+  t.match(bad.err, /cors\.allowedHeaders/)
+})
+
 t.test('start-up problems are usage errors with a clear message, never a stack trace', async (t) => {
   const dir = await tempDir(t)
   const cases: Array<[string[], RegExp]> = [

@@ -132,3 +132,66 @@ t.test('FileLocker clears .stop files left for earlier holders, so a new holder 
   await first.unlock()
   await second.unlock()
 })
+
+lockerConformance(t, 'FileLocker (two instances, with leases)', async () => {
+  const directory = await mkdtemp(join(tmpdir(), 'tus-file-locker-'))
+  const a = new FileLocker({ directory, leaseTime: 60_000 })
+  const b = new FileLocker({ directory, leaseTime: 60_000 })
+  return {
+    a,
+    b,
+    cleanup: async () => {
+      await a.close()
+      await b.close()
+      await rm(directory, { recursive: true, force: true })
+    }
+  }
+})
+
+t.test('FileLocker leases: the next request of this process takes the lock back without the file system', async (t) => {
+  const directory = await mkdtemp(join(tmpdir(), 'tus-file-locker-'))
+  const locker = new FileLocker({ directory, leaseTime: 300 })
+  t.teardown(async () => { await locker.close(); await rm(directory, { recursive: true, force: true }) })
+  const noop = (): void => {}
+  const first = await locker.lock('up', { signal: AbortSignal.timeout(2000), onReleaseRequested: noop })
+  const token = await readlink(join(directory, 'up.lock'))
+  await first.unlock()
+  t.equal(await readlink(join(directory, 'up.lock')), token, 'unlocked, the lock file stays (a lease)')
+  // the same link, not a new one: had the locker removed and re-created it, the target would differ
+  const second = await locker.lock('up', { signal: AbortSignal.timeout(2000), onReleaseRequested: noop })
+  t.equal(await readlink(join(directory, 'up.lock')), token, 'taken back as it was')
+  await second.unlock()
+  await new Promise((resolve) => setTimeout(resolve, 600))
+  t.same(await readdir(directory), [], 'after leaseTime the lease ends and the file goes')
+
+  const third = await locker.lock('down', { signal: AbortSignal.timeout(2000), onReleaseRequested: noop })
+  await third.unlock()
+  t.same(await readdir(directory), ['down.lock'])
+  await locker.close()
+  t.same(await readdir(directory), [], 'close gives every lease up')
+})
+
+t.test('FileLocker leases: another process asking ends an idle lease at once; a held one is asked as before', async (t) => {
+  const directory = await mkdtemp(join(tmpdir(), 'tus-file-locker-'))
+  const a = new FileLocker({ directory, leaseTime: 60_000 })
+  const b = new FileLocker({ directory, leaseTime: 60_000 })
+  t.teardown(async () => { await a.close(); await b.close(); await rm(directory, { recursive: true, force: true }) })
+  let asked = 0
+  const held = await a.lock('up', { signal: AbortSignal.timeout(2000), onReleaseRequested: () => { asked++ } })
+  await held.unlock()
+  const started = Date.now()
+  const other = await b.lock('up', { signal: AbortSignal.timeout(5000), onReleaseRequested: () => {} })
+  t.ok(Date.now() - started < 1000, `the idle lease gave way in ${Date.now() - started} ms`)
+  t.equal(asked, 0, 'nobody held it: nobody was asked')
+  t.match(await readlink(join(directory, 'up.lock')), new RegExp(`^${process.pid}\\.`), 'b holds it now')
+  // now b holds it (and then leases it): a asks through the file system like any other process
+  let bAsked = 0
+  await other.unlock()
+  const again = await b.lock('up', { signal: AbortSignal.timeout(2000), onReleaseRequested: () => { bAsked++; again.unlock().catch(() => {}) } })
+  const back = await a.lock('up', { signal: AbortSignal.timeout(5000), onReleaseRequested: () => {} })
+  t.equal(bAsked, 1, 'a holder (not a lease) is asked to release')
+  await back.unlock()
+  await a.close()
+  await b.close()
+  t.same((await readdir(directory)).sort(), [], 'no lock or stop files are left behind')
+})
