@@ -6,6 +6,7 @@
  * `parseFlags` returns a checked configuration or throws a `FlagError` telling the user what to fix.
  */
 import { DataOptionsSchema } from '../plugin/options.js'
+import { normalizePublicUrl } from '../plugin/urls.js'
 import { FILE_STORE_MODES } from '../stores/file.js'
 import { S3_DEFAULTS } from '../stores/s3-defaults.js'
 import {
@@ -26,6 +27,15 @@ const TLS_MODES = ['tls13', 'tls12', 'tls12-strong'] as const satisfies readonly
 const LOG_LEVELS = ['fatal', 'error', 'warn', 'info', 'debug', 'trace', 'silent'] as const
 const DEFAULT_REDIS_URL = 'redis://127.0.0.1:6379'
 const DEFAULT_ETCD_URL = 'http://127.0.0.1:2379'
+/** `--public-url`: checked as the plugin's `publicUrl` option is. */
+const publicUrl: Reader<string | undefined> = {
+  read: (value, flag) => {
+    if (value === undefined) return undefined
+    const normalized = normalizePublicUrl(value)
+    if (typeof normalized === 'object') throw new FlagError(`${flag} ${normalized.problem}, got "${value}"`)
+    return normalized
+  }
+}
 /** The plugin's own defaults, so the command's are the same. */
 const plugin = DataOptionsSchema.properties
 /** A URL path: `/` then path characters. */
@@ -118,6 +128,9 @@ export const FLAGS = {
     to: 'maxSize', section: 'main', arg: 'BYTES', help: 'largest upload accepted, e.g. 500000, 10MiB, 2GB; 0 = no limit', read: size(plugin.maxSize.default)
   }),
   'behind-proxy': flag({ to: 'behindProxy', section: 'main', help: 'trust X-Forwarded-* / Forwarded headers for URLs and client addresses', read: toggle }),
+  'public-url': flag({
+    to: 'publicUrl', section: 'main', arg: 'URL', help: 'the public base URL (https://uploads.example.com[/prefix]): Location is built\nfrom it, never from request headers; Upload-Concat URLs must be on it', read: publicUrl
+  }),
   'relative-location': flag({ to: 'relativeLocation', section: 'main', help: 'send Location as a path instead of an absolute URL', read: toggle }),
   'network-timeout': flag({
     to: 'networkTimeout', section: 'main', arg: 'DURATION', help: 'silence allowed on a request body, e.g. 60, 60s, 2m', read: duration(plugin.networkTimeout.default, 1)

@@ -68,6 +68,7 @@ export async function buildServer (config: CliConfig): Promise<FastifyInstance> 
       // the store's own limit, when it has one, is the most a client may announce
       maxSize: storage.maxSize === undefined || (config.maxSize > 0 && config.maxSize < storage.maxSize) ? config.maxSize : storage.maxSize,
       respectForwardedHeaders: config.behindProxy,
+      publicUrl: config.publicUrl,
       relativeLocation: config.relativeLocation,
       networkTimeout: config.networkTimeout,
       acquireLockTimeout: config.acquireLockTimeout,

@@ -10,6 +10,7 @@ import * as errors from './errors.js'
 import { header } from './headers.js'
 import { UPLOAD_ID } from '../stores/ids.js'
 import type { Runtime } from './runtime.js'
+import { uploadPath } from './urls.js'
 
 /** Parses `Upload-Concat`; `undefined` when absent. Part URLs become upload ids. */
 export function parseConcat (tus: Runtime, request: FastifyRequest): Concat | undefined {
@@ -36,12 +37,8 @@ export function parseConcat (tus: Runtime, request: FastifyRequest): Concat | un
 export const MAX_CONCAT_HEADER = 8192
 
 function idFromUrl (tus: Runtime, url: string): string {
-  let path: string
-  try {
-    path = new URL(url, 'http://relative.invalid').pathname
-  } catch {
-    throw new errors.InvalidConcat(`names an invalid URL ${JSON.stringify(url)}`)
-  }
+  const path = uploadPath(tus.options, url)
+  if (path === undefined) throw new errors.InvalidConcat(`names an invalid URL ${JSON.stringify(url)}`)
   const id = path.startsWith(tus.basePath) ? path.slice(tus.basePath.length).replace(/\/$/, '') : ''
   if (!UPLOAD_ID.test(id)) throw new errors.UploadNotFound()
   return id

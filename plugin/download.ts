@@ -1,40 +1,24 @@
 /**
- * What a download response says about the file: its type (from `filetype` metadata, only when
- * it is a well-formed media type), its disposition (inline only for types a browser cannot turn
- * into active content), its validator, and the byte range asked for.
+ * What a download response says about the file: its type and disposition (the rule the S3 and
+ * GCS stores store objects with, `stores/content-type.ts`), the headers that keep a served file
+ * from running as a page of the server's origin, its validator, and the byte range asked for.
  */
-import type { ByteRange, Metadata, UploadInfo } from '../stores/store.js'
+import type { ByteRange, UploadInfo } from '../stores/store.js'
 
-/** Types a browser may show inline; everything else (HTML, SVG, PDF, scripts …) is an attachment. */
-const INLINE = new Set([
-  'text/plain', 'image/png', 'image/jpeg', 'image/gif', 'image/bmp', 'image/webp', 'image/avif',
-  'audio/wave', 'audio/wav', 'audio/x-wav', 'audio/x-pn-wav', 'audio/webm', 'audio/ogg', 'audio/mpeg',
-  'video/mp4', 'video/webm', 'video/ogg', 'application/ogg'
-])
+export { servedAs } from '../stores/content-type.js'
 
-const TOKEN = "[!#$%&'*+.^_`|~0-9A-Za-z-]+"
-const MEDIA_TYPE = new RegExp(`^${TOKEN}/${TOKEN}(?:\\s*;\\s*${TOKEN}=(?:${TOKEN}|"[^"\\\\\\r\\n]*"))*$`)
+/**
+ * Sent with every download: `sandbox` makes a document that a browser renders anyway an opaque
+ * origin without scripts; `default-src 'none'` loads nothing from it.
+ */
+export const DOWNLOAD_CSP = "default-src 'none'; sandbox"
 
-/** `filetype` when it is a valid media type, else `application/octet-stream`. */
-export function contentType (metadata: Metadata): string {
-  const type = metadata.filetype?.trim()
-  return type !== undefined && MEDIA_TYPE.test(type) ? type : 'application/octet-stream'
-}
-
-/** `inline` or `attachment`, with an RFC 6266 filename (ASCII fallback plus UTF-8 `filename*`). */
-export function contentDisposition (type: string, filename: string | undefined): string {
-  const bare = type.split(';')[0]?.trim().toLowerCase() ?? ''
-  const kind = INLINE.has(bare) ? 'inline' : 'attachment'
-  if (filename === undefined || filename === '') return kind
-  const base = filename.split(/[/\\]/).pop() ?? ''
-  if (base === '') return kind
-  const ascii = base.replace(/[^\x20-\x7E]/g, '_').replace(/["\\]/g, '_')
-  return `${kind}; filename="${ascii}"; filename*=UTF-8''${encodeRfc5987(base)}`
-}
-
-function encodeRfc5987 (value: string): string {
-  return encodeURIComponent(value).replace(/['()*]/g, (c) => `%${c.charCodeAt(0).toString(16).toUpperCase()}`)
-}
+/**
+ * `same-site`: pages of the server's own site (the app that uploads, on a sibling host) may embed
+ * downloads (`<img>`, `<video>`), other sites may not load them as subresources (Spectre-style
+ * reads through `no-cors` requests). Top-level navigation and downloads are not affected.
+ */
+export const DOWNLOAD_CORP = 'same-site'
 
 /** A strong validator: a completed upload never changes. */
 export function etag (upload: UploadInfo): string {

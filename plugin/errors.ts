@@ -19,6 +19,7 @@ export const InvalidUploadLength = createError('ERR_INVALID_UPLOAD_LENGTH', 'Upl
 export const InvalidDeferLength = createError('ERR_INVALID_UPLOAD_LENGTH_DEFER', 'Upload-Defer-Length must be 1', 400)
 export const AmbiguousUploadLength = createError('ERR_AMBIGUOUS_UPLOAD_LENGTH', 'Upload-Length and Upload-Defer-Length must not both be present', 400)
 export const InvalidMetadata = createError('ERR_INVALID_METADATA', 'Upload-Metadata is malformed: %s', 400)
+export const InvalidHost = createError('ERR_INVALID_HOST', 'The Host header is not a valid host name or address', 400)
 export const InvalidMethodOverride = createError('ERR_INVALID_METHOD_OVERRIDE', 'X-HTTP-Method-Override names an unsupported method', 405)
 export const DeferLengthUnsupported = createError('ERR_NOT_IMPLEMENTED', 'The store does not support deferred upload lengths', 501)
 

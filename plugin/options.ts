@@ -13,6 +13,7 @@ import { isDataStore, type DataStore } from '../stores/store.js'
 import { InvalidOption } from './errors.js'
 import { resolveCors, type CorsOptions, type ResolvedCors } from './cors.js'
 import { HOOK_NAMES, type HookName, type HooksOption } from './hooks.js'
+import { normalizePublicUrl, PUBLIC_URL_PATTERN } from './urls.js'
 import { resolveMetrics, type MetricsOptions, type ResolvedMetrics } from './metrics-options.js'
 
 export const DataOptionsSchema = Type.Object({
@@ -22,8 +23,14 @@ export const DataOptionsSchema = Type.Object({
   maxSize: Type.Integer({ minimum: 0, default: 0 }),
   /** Send `Location` as a path instead of an absolute URL. Default false. */
   relativeLocation: Type.Boolean({ default: false }),
-  /** Build absolute URLs from `Forwarded` / `X-Forwarded-Host` / `X-Forwarded-Proto`. Default false. */
+  /** Build absolute URLs from `Forwarded` / `X-Forwarded-Host` / `X-Forwarded-Proto` (invalid values are ignored). Default false. */
   respectForwardedHeaders: Type.Boolean({ default: false }),
+  /**
+   * The server's public base URL, e.g. `https://uploads.example.com` or `https://example.com/tus`:
+   * upload URLs are this plus `path` plus the id, and no request header is consulted;
+   * `Upload-Concat` URLs must be on it. An absolute http(s) URL without query, fragment or userinfo.
+   */
+  publicUrl: Type.Optional(Type.String({ pattern: PUBLIC_URL_PATTERN })),
   /** Milliseconds a request body may stay silent before it is ended (bytes received are kept). Default 60 000. */
   networkTimeout: Type.Integer({ minimum: 1, default: 60_000 }),
   /** Milliseconds to wait for an upload's lock before answering 423. Default 20 000. */
@@ -122,9 +129,12 @@ export function resolveOptions (input: unknown): Readonly<ResolvedOptions> {
   const metrics = resolveMetrics(given.metrics)
 
   const path = options.path.endsWith('/') ? options.path : `${options.path}/`
+  const publicUrl = options.publicUrl === undefined ? undefined : normalizePublicUrl(options.publicUrl)
+  if (typeof publicUrl === 'object') throw new InvalidOption('publicUrl', `${publicUrl.problem} (got ${JSON.stringify(options.publicUrl)})`)
   return Object.freeze({
     ...options,
     path,
+    publicUrl,
     store: given.store,
     locker: (given.locker as Locker | undefined) ?? new MemoryLocker(),
     generateId: given.generateId as ResolvedOptions['generateId'],

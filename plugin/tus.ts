@@ -12,6 +12,7 @@ import type { HookRegistry, HookName, TusHooks } from './hooks.js'
 import type { TusMetrics } from './metrics.js'
 import type { ResolvedOptions } from './options.js'
 import type { TusRequestState } from './request-state.js'
+import { uploadUrl } from './urls.js'
 
 export interface UploadEvent {
   request: FastifyRequest
@@ -137,12 +138,9 @@ export class Tus extends EventEmitter<TusEvents> {
     return await this.#sweep
   }
 
-  /** The URL of an upload, absolute unless `relativeLocation` is set. */
+  /** The URL of an upload, absolute unless `relativeLocation` is set (see `plugin/urls.ts`). */
   location (request: FastifyRequest, id: string): string {
-    const path = `${this.basePath}${id}`
-    if (this.options.relativeLocation) return path
-    const { proto, host } = this.options.respectForwardedHeaders ? forwarded(request) : { proto: request.protocol, host: request.host }
-    return `${proto}://${host}${path}`
+    return uploadUrl(this.options, request, this.basePath, id)
   }
 }
 
@@ -154,38 +152,4 @@ function listExtensions (options: ResolvedOptions): string[] {
   list.push('checksum', 'checksum-trailer')
   if (options.expiration > 0 && canExpire(options.store)) list.push('expiration')
   return list
-}
-
-const FORWARDED_HOST = /(?:^|[;,\s])host="?([^;,"]+)"?/i
-const FORWARDED_PROTO = /(?:^|[;,\s])proto="?(https?)"?/i
-const SAFE_HOST = /^[A-Za-z0-9.:[\]-]+$/
-
-/** Host and protocol as the client saw them, from proxy headers (the first hop wins). */
-function forwarded (request: FastifyRequest): { proto: string, host: string } {
-  let proto = request.protocol as string
-  let host = request.host
-  const headers = request.headers
-  const xHost = first(headers['x-forwarded-host'])
-  const xProto = first(headers['x-forwarded-proto'])
-  if (xHost !== undefined) host = xHost
-  if (xProto === 'http' || xProto === 'https') proto = xProto
-  const standard = first(headers.forwarded)
-  if (standard !== undefined) {
-    const firstHop = standard.split(',')[0] ?? ''
-    const hostMatch = FORWARDED_HOST.exec(firstHop)
-    const protoMatch = FORWARDED_PROTO.exec(firstHop)
-    if (hostMatch?.[1] !== undefined) host = hostMatch[1]
-    if (protoMatch?.[1] !== undefined) proto = protoMatch[1].toLowerCase()
-  }
-  if (!SAFE_HOST.test(host)) host = request.host
-  if ((proto === 'http' && host.endsWith(':80')) || (proto === 'https' && host.endsWith(':443'))) {
-    host = host.slice(0, host.lastIndexOf(':'))
-  }
-  return { proto, host }
-}
-
-function first (value: string | string[] | undefined): string | undefined {
-  const text = Array.isArray(value) ? value[0] : value
-  const trimmed = text?.split(',')[0]?.trim()
-  return trimmed === '' ? undefined : trimmed
 }

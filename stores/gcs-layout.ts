@@ -120,15 +120,6 @@ export function isWorkObject (suffix: string): boolean {
   return PIECE.test(suffix) || BODY.test(suffix) || SCRATCH.test(suffix)
 }
 
-const TOKEN = "[!#$%&'*+.^_`|~0-9A-Za-z-]+"
-const MEDIA_TYPE = new RegExp(`^${TOKEN}/${TOKEN}(?:\\s*;\\s*${TOKEN}=(?:${TOKEN}|"[^"\\\\\\r\\n]*"))*$`)
-
-/** The finished object's Content-Type: the `filetype` metadata when it is a valid media type. */
-export function finalContentType (metadata: Record<string, string>): string {
-  const type = metadata.filetype?.trim()
-  return type !== undefined && MEDIA_TYPE.test(type) ? type : 'application/octet-stream'
-}
-
 function pad (value: number): string {
   if (!Number.isSafeInteger(value) || value < 0 || value >= 10 ** DIGITS) throw new RangeError(`GcsStore: offset ${value} out of range`)
   return String(value).padStart(DIGITS, '0')

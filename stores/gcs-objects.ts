@@ -71,11 +71,13 @@ export class GcsObjects {
   }
 
   /** Writes a small object in one request; `ifGenerationMatch` 0 creates it only if it does not exist. */
-  async write (name: string, contents: string | Buffer, contentType: string, ifGenerationMatch?: string | number): Promise<StoredObject> {
+  async write (name: string, contents: string | Buffer, type: ObjectType, ifGenerationMatch?: string | number): Promise<StoredObject> {
     const file = this.bucket.file(name)
+    const { contentType, contentDisposition } = typeOf(type)
     await file.save(contents, {
       resumable: false,
       contentType,
+      metadata: contentDisposition === undefined ? { contentType } : { contentType, contentDisposition },
       preconditionOpts: ifGenerationMatch === undefined ? undefined : { ifGenerationMatch }
     })
     return storedObject(file.metadata)
@@ -122,8 +124,9 @@ export class GcsObjects {
    * checks the result's CRC32C and size against the sources'. A result that does not match is
    * deleted (`CompositionMismatch`); the sources are left alone.
    */
-  async compose (sources: readonly StoredObject[], destination: string, contentType: string, scratch: (tag: string, level: number, index: number) => string): Promise<StoredObject> {
-    if (sources.length <= MAX_COMPOSE_SOURCES) return await this.#composeOnce(sources, destination, contentType)
+  async compose (sources: readonly StoredObject[], destination: string, type: ObjectType, scratch: (tag: string, level: number, index: number) => string): Promise<StoredObject> {
+    const { contentType, contentDisposition } = typeOf(type)
+    if (sources.length <= MAX_COMPOSE_SOURCES) return await this.#disposed(await this.#composeOnce(sources, destination, contentType), contentDisposition)
     const tag = randomBytes(6).toString('hex')
     const intermediates: StoredObject[] = []
     try {
@@ -137,7 +140,7 @@ export class GcsObjects {
           return made
         })
       }
-      return await this.#composeOnce(level, destination, contentType)
+      return await this.#disposed(await this.#composeOnce(level, destination, contentType), contentDisposition)
     } finally {
       await this.deleteAll(intermediates).catch(() => {})
     }
@@ -181,6 +184,16 @@ export class GcsObjects {
     return made
   }
 
+  /**
+   * Sets `Content-Disposition` on a composed object (the SDK's compose request carries only its
+   * type and encoding), in the generation just made.
+   */
+  async #disposed (made: StoredObject, contentDisposition: string | undefined): Promise<StoredObject> {
+    if (contentDisposition === undefined) return made
+    await this.bucket.file(made.name).setMetadata({ contentDisposition }, { ifGenerationMatch: made.generation })
+    return made
+  }
+
   /** `work` over `items`, at most `concurrency` at once, results in order. */
   async #map<T, R> (items: readonly T[], work: (item: T, index: number) => Promise<R>): Promise<R[]> {
     const results: R[] = new Array<R>(items.length)
@@ -194,6 +207,13 @@ export class GcsObjects {
     await Promise.all(Array.from({ length: Math.min(this.concurrency, items.length) }, worker))
     return results
   }
+}
+
+/** A media type, or the type and disposition of an object that is served (`stores/content-type.ts`). */
+export type ObjectType = string | { contentType: string, contentDisposition?: string }
+
+function typeOf (type: ObjectType): { contentType: string, contentDisposition?: string } {
+  return typeof type === 'string' ? { contentType: type } : type
 }
 
 /** The HTTP status of an SDK error, if it has one. */

@@ -16,10 +16,11 @@ import { randomBytes } from 'node:crypto'
 import { Readable } from 'node:stream'
 import { Storage, type StorageOptions } from '@google-cloud/storage'
 import {
-  finalContentType, isWorkObject, layoutOf, names, uploadIdOf, type Layout, type StoredObject
+  isWorkObject, layoutOf, names, uploadIdOf, type Layout, type StoredObject
 } from './gcs-layout.js'
-import { GcsObjects, MAX_COMPOSE_SOURCES, statusOf } from './gcs-objects.js'
+import { GcsObjects, MAX_COMPOSE_SOURCES, statusOf, type ObjectType } from './gcs-objects.js'
 import { BodySource } from './gcs-source.js'
+import { servedAs } from './content-type.js'
 import { OffsetMismatch, UploadExists, UploadNotFound, isComplete } from './store.js'
 import type {
   ByteRange, Chunk, Concat, Concatenates, DataStore, DefersLength, Expires, Metadata, NewUpload, Serves,
@@ -117,7 +118,7 @@ export class GcsStore implements DataStore, Terminates, Concatenates, DefersLeng
       if (statusOf(err) === 412) throw new UploadExists(upload.id)
       throw err
     }
-    if (upload.size === 0) await this.#objects.write(key, Buffer.alloc(0), finalContentType(info.metadata), 0)
+    if (upload.size === 0) await this.#objects.write(key, Buffer.alloc(0), servedAs(info.metadata), 0)
     return toUploadInfo(info, 0, now)
   }
 
@@ -217,10 +218,10 @@ export class GcsStore implements DataStore, Terminates, Concatenates, DefersLeng
       throw new Error(`upload ${id} is complete already`)
     }
     if (sources.length === 0) {
-      await this.#objects.write(state.key, Buffer.alloc(0), finalContentType(state.info.metadata), 0)
+      await this.#objects.write(state.key, Buffer.alloc(0), servedAs(state.info.metadata), 0)
       return
     }
-    await this.#compose(state.key, sources, state.key, finalContentType(state.info.metadata))
+    await this.#compose(state.key, sources, state.key, servedAs(state.info.metadata))
   }
 
   async removeExpired (before: Date): Promise<number> {
@@ -346,7 +347,7 @@ export class GcsStore implements DataStore, Terminates, Concatenates, DefersLeng
   /** Composes every byte into the finished object, then deletes the work objects. */
   async #finish (state: State, chain: readonly StoredObject[]): Promise<StoredObject> {
     const { key, info } = state
-    const type = finalContentType(info.metadata)
+    const type = servedAs(info.metadata)
     let final: StoredObject
     try {
       final = chain.length === 0
@@ -363,8 +364,8 @@ export class GcsStore implements DataStore, Terminates, Concatenates, DefersLeng
     return final
   }
 
-  async #compose (key: string, sources: readonly StoredObject[], destination: string, contentType: string): Promise<StoredObject> {
-    return await this.#objects.compose(sources, destination, contentType, (tag, level, index) => names.composing(key, tag, level, index))
+  async #compose (key: string, sources: readonly StoredObject[], destination: string, type: ObjectType): Promise<StoredObject> {
+    return await this.#objects.compose(sources, destination, type, (tag, level, index) => names.composing(key, tag, level, index))
   }
 }
 

@@ -108,12 +108,3 @@ export function isPreconditionFailed (err: unknown): boolean {
   const e = err as { name?: string, $metadata?: { httpStatusCode?: number } } | undefined
   return e?.$metadata?.httpStatusCode === 412 || e?.name === 'PreconditionFailed'
 }
-
-const TOKEN = "[!#$%&'*+.^_`|~0-9A-Za-z-]+"
-const MEDIA_TYPE = new RegExp(`^${TOKEN}/${TOKEN}(?:\\s*;\\s*${TOKEN}=(?:${TOKEN}|"[^"\\\\\\r\\n]*"))*$`)
-
-/** The object's Content-Type from `filetype` metadata, when it is a well-formed (ASCII) media type. */
-export function objectContentType (metadata: Record<string, string>): string | undefined {
-  const type = metadata.filetype?.trim()
-  return type !== undefined && MEDIA_TYPE.test(type) ? type : undefined
-}

@@ -18,9 +18,10 @@ import type { S3ClientConfig } from '@aws-sdk/client-s3'
 import type { Readable } from 'node:stream'
 import { BufferPool, Slots, type BufferStats, type PartBuffer, type Payload } from './s3-buffer.js'
 import {
-  concatParts, countParts, isNotFound, isPreconditionFailed, objectContentType, partSizeFor,
+  concatParts, countParts, isNotFound, isPreconditionFailed, partSizeFor,
   type PartCount, type Segment, type StoredPart
 } from './s3-layout.js'
+import { servedAs } from './content-type.js'
 import { S3_DEFAULTS } from './s3-defaults.js'
 import { writeParts } from './s3-parts.js'
 import { OffsetMismatch, StoreFull, UploadExists, UploadNotFound, isComplete } from './store.js'
@@ -172,13 +173,13 @@ export class S3Store implements DataStore, Terminates, Concatenates, DefersLengt
     if (upload.binaryMetadata !== undefined) info.binaryMetadata = { ...upload.binaryMetadata }
     if (upload.concat !== undefined) info.concat = upload.concat
     if (upload.maxSize !== undefined) info.maxSize = upload.maxSize
-    const contentType = objectContentType(info.metadata)
+    const headers = s3Headers(info.metadata)
     try {
       if (upload.size === 0) {
-        await this.client.send(new PutObjectCommand({ Bucket: this.bucket, Key: key, Body: Buffer.alloc(0), ContentType: contentType }))
+        await this.client.send(new PutObjectCommand({ Bucket: this.bucket, Key: key, Body: Buffer.alloc(0), ...headers }))
         info.completed = true
       } else {
-        const created = await this.client.send(new CreateMultipartUploadCommand({ Bucket: this.bucket, Key: key, ContentType: contentType }))
+        const created = await this.client.send(new CreateMultipartUploadCommand({ Bucket: this.bucket, Key: key, ...headers }))
         if (created.UploadId === undefined) throw new Error('S3 did not return an UploadId')
         info.uploadId = created.UploadId
       }
@@ -451,7 +452,7 @@ export class S3Store implements DataStore, Terminates, Concatenates, DefersLengt
     const uploadId = info.uploadId as string
     if (parts.length === 0) {
       await this.client.send(new PutObjectCommand({
-        Bucket: this.bucket, Key: key, Body: Buffer.alloc(0), ContentType: objectContentType(info.metadata)
+        Bucket: this.bucket, Key: key, Body: Buffer.alloc(0), ...s3Headers(info.metadata)
       }))
       await this.#abort(key, uploadId)
     } else {
@@ -637,4 +638,10 @@ function storeError (err: unknown): unknown {
   const name = (err as { name?: string } | undefined)?.name
   if (name === 'QuotaExceeded' || name === 'XMinioStorageFull' || name === 'StorageFull') return new StoreFull({ cause: err })
   return err
+}
+
+/** The object's `Content-Type` and `Content-Disposition`: what a download of the upload gets. */
+function s3Headers (metadata: Readonly<Record<string, string>>): { ContentType: string, ContentDisposition: string } {
+  const served = servedAs(metadata)
+  return { ContentType: served.contentType, ContentDisposition: served.contentDisposition }
 }

@@ -87,6 +87,14 @@ t.test('--help, --version and bad flags', async (t) => {
   t.match(bad.stderr, /--port must be/)
 })
 
+t.test('--public-url: Location comes from it, not from the request\'s Host', async (t) => {
+  const dir = await tempDir(t)
+  const server = await startServer(t, ['--port', '0', '--upload-dir', dir, '--log-level', 'warn', '--public-url', 'https://uploads.example.com/tus/'], BUILT_COMMAND)
+  const created = await fetch(server.url, { method: 'POST', headers: { ...TUS, 'Upload-Length': '5', 'X-Forwarded-Host': 'evil.example' } })
+  t.equal(created.status, 201)
+  t.match(created.headers.get('location'), /^https:\/\/uploads\.example\.com\/tus\/files\/[0-9a-f]{32}$/)
+})
+
 t.test('the built command serves a first upload from a fresh directory', async (t) => {
   const dir = await tempDir(t)
   const uploads = join(dir, 'nested', 'uploads')

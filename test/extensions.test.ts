@@ -328,8 +328,17 @@ t.test('downloads: type, disposition, ranges, validators', async (t) => {
 
   const html = await upload({ filetype: 'text/html', filename: 'päge.html' }, '<script>')
   const page = await app.inject({ method: 'GET', url: html })
-  t.equal(page.headers['content-type'], 'text/html')
+  t.equal(page.headers['content-type'], 'application/octet-stream', 'active content is never served as such')
   t.equal(page.headers['content-disposition'], 'attachment; filename="p_ge.html"; filename*=UTF-8\'\'p%C3%A4ge.html', 'active content is never inline')
+  for (const response of [whole, page]) {
+    t.equal(response.headers['content-security-policy'], "default-src 'none'; sandbox", 'a download never runs as a page of the origin')
+    t.equal(response.headers['cross-origin-resource-policy'], 'same-site')
+  }
+  for (const filetype of ['image/svg+xml', 'application/xhtml+xml', 'text/xml', 'application/javascript', 'TEXT/HTML; charset=utf-8', 'multipart/x-mixed-replace; boundary=x']) {
+    const active = await app.inject({ method: 'GET', url: await upload({ filetype }, 'x') })
+    t.equal(active.headers['content-type'], 'application/octet-stream', filetype)
+    t.equal(active.headers['content-disposition'], 'attachment', filetype)
+  }
   const junk = await upload({ filetype: 'text/html\r\nX-Evil: 1', filename: '../../etc/passwd' }, 'x')
   const safe = await app.inject({ method: 'GET', url: junk })
   t.equal(safe.headers['content-type'], 'application/octet-stream', 'an invalid filetype is not echoed')

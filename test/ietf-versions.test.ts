@@ -204,12 +204,15 @@ t.test('104s: the 100 is sent first when the app handles checkContinue itself, a
   const statuses: number[] = []
   const stream = session.request({ ':method': 'POST', ':path': '/files/', 'upload-draft-interop-version': '8', 'upload-complete': '?1' })
   stream.on('headers', (headers) => statuses.push(Number(headers[':status'])))
-  const response = await new Promise<Record<string, unknown>>((resolve) => stream.on('response', resolve))
+  const responded = new Promise<Record<string, unknown>>((resolve) => stream.on('response', resolve))
+  // an HTTP/2 body needs no Content-Length: the upload is the stream's data
   stream.end('hello')
+  const response = await responded
   stream.resume()
   await new Promise((resolve) => stream.on('close', resolve))
   t.same(statuses, [], 'no informational response on HTTP/2')
   t.equal(response[':status'], 201)
+  t.equal(response['upload-offset'], '5', 'the body was taken in')
 })
 
 t.test('a hook that stops a draft creation: a coded problem, no Location', async (t) => {

@@ -154,7 +154,24 @@ withS3(t, () => {
     t.same(JSON.parse(await getText(client, bucket, 'meta.info')).metadata, metadata)
     await store.create({ id: 'bad-type', size: 1, metadata: { filetype: 'tëxt/plain' } })
     await store.write('bad-type', { offset: 0, body: bodyOf(Buffer.from('x')) })
-    t.equal((await head(client, bucket, 'bad-type')).contentType, 'binary/octet-stream', 'an invalid type is not sent')
+    t.equal((await head(client, bucket, 'bad-type')).contentType, 'application/octet-stream', 'an invalid type is not sent')
+  })
+
+  t.test('objects carry the Content-Type and Content-Disposition downloads get: no active content', async (t) => {
+    const { store, client, bucket } = await setup(t)
+    const cases: Array<{ id: string, metadata: Record<string, string>, size: number, type: string, disposition: string }> = [
+      { id: 'page', metadata: { filetype: 'text/html', filename: 'päge.html' }, size: 5, type: 'application/octet-stream', disposition: 'attachment; filename="p_ge.html"; filename*=UTF-8\'\'p%C3%A4ge.html' },
+      { id: 'vector', metadata: { filetype: 'image/svg+xml', filename: 'x.svg' }, size: 6 * MiB, type: 'application/octet-stream', disposition: 'attachment; filename="x.svg"; filename*=UTF-8\'\'x.svg' },
+      { id: 'picture', metadata: { filetype: 'image/png', filename: '../cat.png' }, size: 3, type: 'image/png', disposition: 'inline; filename="cat.png"; filename*=UTF-8\'\'cat.png' },
+      { id: 'empty', metadata: { filetype: 'application/xhtml+xml' }, size: 0, type: 'application/octet-stream', disposition: 'attachment' }
+    ]
+    for (const { id, metadata, size, type, disposition } of cases) {
+      await store.create({ id, size, metadata })
+      if (size > 0) await store.write(id, { offset: 0, body: bodyOf(Buffer.alloc(size, 60)) })
+      const object = await head(client, bucket, id)
+      t.equal(object.contentType, type, `${id}: Content-Type`)
+      t.equal(object.contentDisposition, disposition, `${id}: Content-Disposition`)
+    }
   })
 
   t.test('ids that could leave the namespace never reach S3', async (t) => {

@@ -249,6 +249,27 @@ t.test('a failing blocking hook is a 500 with the detail in the log only', async
   t.ok(lines.some((line) => line.includes('tusd pre-create hook failed: connect ECONNREFUSED secret-host:9000')))
 })
 
+t.test('answers may set only final statuses and no Location or hop-by-hop headers', async (t) => {
+  for (const status of [100, 101, 103, 199]) {
+    t.throws(() => decodeHookResponse({ HTTPResponse: { StatusCode: status } }), { name: 'HookResponseError', message: /not a final status/ }, String(status))
+  }
+  for (const status of [0, 200, 204, 302, 599]) t.equal(decodeHookResponse({ HTTPResponse: { StatusCode: status } }).HTTPResponse.StatusCode, status)
+  for (const name of ['Location', 'location', 'Connection', 'Keep-Alive', 'Transfer-Encoding', 'Upgrade', 'TE', 'Trailer', 'Proxy-Authenticate', 'Proxy-Authorization', 'Content-Length']) {
+    t.throws(() => parseHookResponse(JSON.stringify({ HTTPResponse: { Header: { [name]: 'x' } } })), { name: 'HookResponseError', message: /may not set/ }, name)
+  }
+  t.same(decodeHookResponse({ HTTPResponse: { Header: { 'X-Location': 'a', 'Content-Type': 'text/plain' } } }).HTTPResponse.Header, { 'X-Location': 'a', 'Content-Type': 'text/plain' }, 'other headers pass')
+  // through a transport that decodes the answer, the whole answer is a failed hook: 500, nothing applied
+  const lines: string[] = []
+  const transport = fakeTransport(() => decodeHookResponse({ RejectUpload: true, HTTPResponse: { StatusCode: 403, Header: { Location: 'https://evil.example/' } } }))
+  const { app } = await appWith(t, transport, ['pre-create'], lines)
+  const response = await app.inject({ method: 'POST', url: '/files/', headers: { ...TUS, 'upload-length': '1' } })
+  t.equal(response.statusCode, 500)
+  t.equal(response.headers.location, undefined)
+  t.ok(lines.some((line) => line.includes('tusd pre-create hook failed: HTTPResponse.Header may not set \\"Location\\"')), 'the log says what was refused')
+  const informational = await appWith(t, fakeTransport(() => decodeHookResponse({ HTTPResponse: { StatusCode: 101, Header: { Upgrade: 'websocket' } } })), ['pre-create'])
+  t.equal((await informational.app.inject({ method: 'POST', url: '/files/', headers: { ...TUS, 'upload-length': '1' } })).statusCode, 500)
+})
+
 t.test('post-receive: StopUpload after the body ended changes nothing', async (t) => {
   const lines: string[] = []
   const { app } = await appWith(t, fakeTransport(async () => {

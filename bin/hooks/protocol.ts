@@ -110,6 +110,15 @@ export function mergeHttpResponse (base: HTTPResponse, next: HTTPResponse): HTTP
   }
 }
 
+/**
+ * Headers a hook may not set: `Location` (the server names uploads) and the hop-by-hop headers
+ * plus `Content-Length`, which belong to the connection and the server's framing of the body.
+ */
+export const RESERVED_HEADERS: ReadonlySet<string> = new Set([
+  'location', 'connection', 'keep-alive', 'transfer-encoding', 'upgrade', 'te', 'trailer',
+  'proxy-authenticate', 'proxy-authorization', 'content-length'
+])
+
 /** Thrown for a hook answer that is not a valid `HookResponse`. */
 export class HookResponseError extends Error {
   override name = 'HookResponseError'
@@ -146,6 +155,7 @@ function decodeHttpResponse (value: unknown): HTTPResponse {
     if (key === 'StatusCode') {
       if (typeof field !== 'number' || !Number.isInteger(field)) throw new HookResponseError(`HTTPResponse.StatusCode must be an integer, got ${JSON.stringify(field)}`)
       if (field !== 0 && (field < 100 || field > 599)) throw new HookResponseError(`HTTPResponse.StatusCode ${field} is not an HTTP status`)
+      if (field !== 0 && field < 200) throw new HookResponseError(`HTTPResponse.StatusCode ${field} is not a final status (200-599)`)
       response.StatusCode = field
     } else if (key === 'Body') {
       response.Body = string(field, 'HTTPResponse.Body')
@@ -158,6 +168,7 @@ function decodeHttpResponse (value: unknown): HTTPResponse {
         } catch {
           throw new HookResponseError(`HTTPResponse.Header has an invalid header ${JSON.stringify(name)}`)
         }
+        if (RESERVED_HEADERS.has(name.toLowerCase())) throw new HookResponseError(`HTTPResponse.Header may not set ${JSON.stringify(name)}`)
       }
       response.Header = header
     }

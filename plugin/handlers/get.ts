@@ -6,7 +6,7 @@
 import type { FastifyReply, FastifyRequest } from 'fastify'
 import { canServe, isComplete } from '../../stores/store.js'
 import { checkVersionIfPresent, uploadId } from '../checks.js'
-import { contentDisposition, contentType, etag, parseRange } from '../download.js'
+import { DOWNLOAD_CORP, DOWNLOAD_CSP, etag, parseRange, servedAs } from '../download.js'
 import * as errors from '../errors.js'
 import { header } from '../headers.js'
 import type { Runtime } from '../runtime.js'
@@ -24,7 +24,7 @@ export async function handleGet (tus: Runtime, request: FastifyRequest, reply: F
   }
   const size = info.size as number
   const tag = etag(info)
-  const type = contentType(info.metadata)
+  const served = servedAs(info.metadata)
   reply.header('ETag', tag)
   reply.header('Last-Modified', info.updatedAt.toUTCString())
   reply.header('Accept-Ranges', 'bytes')
@@ -33,8 +33,10 @@ export async function handleGet (tus: Runtime, request: FastifyRequest, reply: F
     reply.code(304).send()
     return
   }
-  reply.header('Content-Type', type)
-  reply.header('Content-Disposition', contentDisposition(type, info.metadata.filename))
+  reply.header('Content-Type', served.contentType)
+  reply.header('Content-Disposition', served.contentDisposition)
+  reply.header('Content-Security-Policy', DOWNLOAD_CSP)
+  reply.header('Cross-Origin-Resource-Policy', DOWNLOAD_CORP)
   const ifRange = header(request.headers, 'if-range')
   const range = ifRange === undefined || ifRange === tag ? parseRange(header(request.headers, 'range'), size) : undefined
   if (range === 'unsatisfiable') {

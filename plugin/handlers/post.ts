@@ -13,10 +13,12 @@ import { parseConcat, withParts } from '../concat.js'
 import { header, parseInteger, parseMetadata } from '../headers.js'
 import { createUpload, receiveChunk } from '../lifecycle.js'
 import type { Runtime } from '../runtime.js'
+import { checkOrigin } from '../urls.js'
 
 export async function handlePost (tus: Runtime, request: FastifyRequest, reply: FastifyReply): Promise<void> {
   requireVersion(request)
   await tus.hooks.run('authorize', request, undefined, 'create')
+  checkOrigin(tus.options, request)
   const concat = parseConcat(tus, request)
   const withBody = hasTusBody(request)
   if (concat?.kind === 'final') {

@@ -24,6 +24,7 @@ import {
 import { sendInformational } from './informational.js'
 import { mismatchedOffset } from './problem.js'
 import type { VersionRules } from './versions.js'
+import { checkOrigin } from '../urls.js'
 
 export type DraftHandler = (tus: Runtime, request: FastifyRequest, reply: FastifyReply, rules: VersionRules) => Promise<void>
 
@@ -97,6 +98,7 @@ function draftMetadata (request: FastifyRequest, binary: Metadata): Metadata {
 /** Creation: POST (or PUT/PATCH) on the collection with the completion field. */
 export const draftCreate: DraftHandler = async (tus, request, reply, rules) => {
   await tus.hooks.run('authorize', request, undefined, 'create')
+  checkOrigin(tus.options, request)
   const completes = requireCompletion(request, rules, true)
   const declaredLength = lengthField(request)
   const declared = contentLength(request)

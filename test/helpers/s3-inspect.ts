@@ -48,9 +48,9 @@ export async function getText (client: S3Client, bucket: string, key: string): P
   return await (result.Body as { transformToString: () => Promise<string> }).transformToString()
 }
 
-export async function head (client: S3Client, bucket: string, key: string): Promise<{ size: number, contentType: string | undefined, metadata: Record<string, string> }> {
+export async function head (client: S3Client, bucket: string, key: string): Promise<{ size: number, contentType: string | undefined, contentDisposition: string | undefined, metadata: Record<string, string> }> {
   const result = await client.send(new HeadObjectCommand({ Bucket: bucket, Key: key }))
-  return { size: result.ContentLength ?? 0, contentType: result.ContentType, metadata: result.Metadata ?? {} }
+  return { size: result.ContentLength ?? 0, contentType: result.ContentType, contentDisposition: result.ContentDisposition, metadata: result.Metadata ?? {} }
 }
 
 export async function collect (stream: Readable): Promise<Buffer> {
