@@ -32,11 +32,15 @@ export function isLocker (value: unknown): value is Locker {
   return typeof value === 'object' && value !== null && typeof (value as Locker).lock === 'function'
 }
 
-/** Raised when the lock could not be acquired before the signal fired. */
+/**
+ * Raised when the lock could not be acquired before the signal fired. The one class for this
+ * code: the plugin sends it (`errors.LockTimeout`, 423).
+ */
 export class LockTimeout extends Error {
-  readonly code = 'LOCK_TIMEOUT'
-  constructor (readonly id: string, options?: { cause?: unknown }) {
-    super(`timed out waiting for the lock of upload ${id}`, options)
+  readonly code = 'ERR_LOCK_TIMEOUT'
+  readonly statusCode = 423
+  constructor (readonly id?: string, options?: { cause?: unknown }) {
+    super('The upload is locked by another request; retry later', options)
     this.name = 'LockTimeout'
   }
 }

@@ -5,7 +5,7 @@ import type { FastifyRequest } from 'fastify'
 import * as errors from './errors.js'
 import { header, mediaType, OFFSET_OCTET_STREAM, parseInteger, TUS_VERSION } from './headers.js'
 import { draftRules } from './ietf/versions.js'
-import { UPLOAD_ID } from './tus.js'
+import { UPLOAD_ID } from '../stores/ids.js'
 
 /** `Tus-Resumable` must name a version we speak (412 otherwise); IETF draft requests have their own. */
 export function requireVersion (request: FastifyRequest): void {
@@ -41,7 +41,7 @@ export function hasBody (request: FastifyRequest): boolean {
 export function hasTusBody (request: FastifyRequest): boolean {
   const type = mediaType(request.headers['content-type'])
   if (type === OFFSET_OCTET_STREAM) return true
-  if (type !== undefined && hasBody(request)) throw new errors.InvalidContentType()
+  if (type !== undefined && hasBody(request)) throw new errors.InvalidContentType(OFFSET_OCTET_STREAM)
   return false
 }
 

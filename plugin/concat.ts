@@ -8,11 +8,12 @@ import type { FastifyRequest } from 'fastify'
 import { isComplete, type Concat, type UploadInfo } from '../stores/store.js'
 import * as errors from './errors.js'
 import { header } from './headers.js'
-import { UPLOAD_ID, type Tus } from './tus.js'
+import { UPLOAD_ID } from '../stores/ids.js'
+import type { Runtime } from './runtime.js'
 import { uploadPath } from './urls.js'
 
 /** Parses `Upload-Concat`; `undefined` when absent. Part URLs become upload ids. */
-export function parseConcat (tus: Tus, request: FastifyRequest): Concat | undefined {
+export function parseConcat (tus: Runtime, request: FastifyRequest): Concat | undefined {
   const value = header(request.headers, 'upload-concat')?.trim()
   if (value === undefined) return undefined
   if (!tus.extensions.includes('concatenation')) throw new errors.InvalidConcat('is not supported by this server')
@@ -35,7 +36,7 @@ export function parseConcat (tus: Tus, request: FastifyRequest): Concat | undefi
 /** The longest `Upload-Concat` value accepted (and so echoed on HEAD). */
 export const MAX_CONCAT_HEADER = 8192
 
-function idFromUrl (tus: Tus, url: string): string {
+function idFromUrl (tus: Runtime, url: string): string {
   const path = uploadPath(tus.options, url)
   if (path === undefined) throw new errors.InvalidConcat(`names an invalid URL ${JSON.stringify(url)}`)
   const id = path.startsWith(tus.basePath) ? path.slice(tus.basePath.length).replace(/\/$/, '') : ''
@@ -47,7 +48,7 @@ function idFromUrl (tus: Tus, url: string): string {
  * Takes the locks of every part (each once, in a fixed order so two finals never deadlock),
  * checks them, and runs `work` with the parts while they are held.
  */
-export async function withParts<T> (tus: Tus, request: FastifyRequest, parts: string[], work: (uploads: UploadInfo[]) => Promise<T>): Promise<T> {
+export async function withParts<T> (tus: Runtime, request: FastifyRequest, parts: string[], work: (uploads: UploadInfo[]) => Promise<T>): Promise<T> {
   const unique = [...new Set(parts)].sort()
   const loaded = new Map<string, UploadInfo>()
   const lockNext = async (index: number): Promise<T> => {
@@ -65,7 +66,7 @@ export async function withParts<T> (tus: Tus, request: FastifyRequest, parts: st
 }
 
 /** `Upload-Concat` as HEAD echoes it: as received (older infos: the parts' URLs). */
-export function concatHeader (tus: Tus, request: FastifyRequest, concat: Concat): string {
+export function concatHeader (tus: Runtime, request: FastifyRequest, concat: Concat): string {
   if (concat.kind === 'partial') return 'partial'
   if (concat.value !== undefined) return concat.value
   return `final;${concat.parts.map((id) => tus.location(request, id)).join(' ')}`

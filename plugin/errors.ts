@@ -19,9 +19,14 @@ function createError<C extends string, SC extends number> (code: C, message: str
   return createFastifyError(code, message, statusCode, Base)
 }
 
+/* Raised by stores and lockers, and by the plugin: one class each (stores/store.ts, locks/locker.ts) */
+export { UploadNotFound, StoreFull } from '../stores/store.js'
+export { LockTimeout } from '../locks/locker.js'
+
 /* Request validation */
 export const UnsupportedVersion = createError('ERR_UNSUPPORTED_VERSION', 'Missing, invalid or unsupported Tus-Resumable header', 412)
-export const InvalidContentType = createError('ERR_INVALID_CONTENT_TYPE', 'Content-Type must be application/offset+octet-stream', 415)
+/** The media type a body must have: `application/offset+octet-stream` (tus), `application/partial-upload` (draft 6+). */
+export const InvalidContentType = createError('ERR_INVALID_CONTENT_TYPE', 'Content-Type must be %s', 415)
 export const InvalidOffset = createError('ERR_INVALID_OFFSET', 'Upload-Offset must be a non-negative integer', 400)
 export const InvalidUploadLength = createError('ERR_INVALID_UPLOAD_LENGTH', 'Upload-Length %s', 400)
 export const InvalidDeferLength = createError('ERR_INVALID_UPLOAD_LENGTH_DEFER', 'Upload-Defer-Length must be 1', 400)
@@ -40,15 +45,13 @@ export const ConcatTooManyParts = createError('ERR_CONCAT_TOO_MANY_PARTS', 'Uplo
 
 /* The IETF draft dialect (plugin/ietf/) */
 export const InvalidUploadComplete = createError('ERR_INVALID_UPLOAD_COMPLETE', '%s must be ?0 or ?1', 400)
-export const InvalidPartialContentType = createError('ERR_INVALID_CONTENT_TYPE', 'Content-Type must be application/partial-upload', 415)
 export const UnexpectedUploadHeader = createError('ERR_INVALID_REQUEST_HEADER', '%s is not allowed on %s', 400)
 export const InconsistentLength = createError('ERR_INCONSISTENT_UPLOAD_LENGTH', 'The upload length indicators disagree: %s', 400)
 export const UploadCompleted = createError('ERR_UPLOAD_COMPLETED', 'The upload is already complete', 400)
 export const UploadInvalidated = createError('ERR_UPLOAD_INVALIDATED', 'The body goes past the upload length of %s bytes: the upload is invalid and was removed', 400)
-export const UploadCompletedGone = createError('ERR_UPLOAD_COMPLETED', 'The upload is already complete', 410)
+export const UploadCompletedGone = createError('ERR_UPLOAD_COMPLETED_GONE', 'The upload is already complete', 410)
 
 /* Upload state */
-export const UploadNotFound = createError('ERR_UPLOAD_NOT_FOUND', 'Upload not found', 404)
 export const MismatchedOffset = createError('ERR_MISMATCHED_OFFSET', 'Upload-Offset %s does not match the upload offset %s', 409)
 export const MaxSizeExceeded = createError('ERR_MAX_SIZE_EXCEEDED', 'Upload-Length exceeds the maximum upload size of %s bytes', 413)
 export const UploadSizeExceeded = createError('ERR_UPLOAD_SIZE_EXCEEDED', 'The request body exceeds the upload length', 413)
@@ -65,9 +68,7 @@ export const LockLost = createError('ERR_LOCK_LOST', 'The lock on the upload was
 export const ReadTimeout = createError('ERR_READ_TIMEOUT', 'No data was received for too long', 408)
 export const UnexpectedEof = createError('ERR_UNEXPECTED_EOF', 'The request body ended early', 400)
 export const ServerShutdown = createError('ERR_SERVER_SHUTDOWN', 'The server is shutting down; retry later', 503)
-export const LockTimeout = createError('ERR_LOCK_TIMEOUT', 'The upload is locked by another request; retry later', 423)
 export const LockerUnavailable = createError('ERR_LOCKER_UNAVAILABLE', 'The upload lock service cannot be reached; retry later', 503)
-export const StoreFull = createError('ERR_STORAGE_FULL', 'The server has no storage space left for this upload', 507)
 
 /* Refusals by hooks (tusd's codes; a hook may throw these or its own coded errors) */
 export const UploadRejected = createError('ERR_UPLOAD_REJECTED', 'The upload was rejected by the server', 400)
@@ -79,3 +80,4 @@ export const InternalError = createError('ERR_INTERNAL_SERVER_ERROR', 'Internal 
 
 /* Register-time option errors */
 export const InvalidOption = createError('ERR_TUS_INVALID_OPTION', 'fastify-tus option "%s" %s', 500, TypeError)
+export const InvalidHook = createError('ERR_TUS_INVALID_HOOK', 'fastify-tus: %s', 500, TypeError)

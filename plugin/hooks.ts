@@ -7,6 +7,7 @@
  */
 import type { FastifyRequest } from 'fastify'
 import type { Metadata, UploadInfo } from '../stores/store.js'
+import * as errors from './errors.js'
 
 /** What a request does to an upload, as `authorize` sees it. */
 /** `concat`: a final upload names this (partial) upload, whose bytes it will copy. */
@@ -80,8 +81,8 @@ export class HookRegistry {
   readonly #hooks = new Map<HookName, Array<TusHooks[HookName]>>()
 
   add<K extends HookName> (name: K, fn: TusHooks[K]): void {
-    if (!HOOK_NAMES.includes(name)) throw new TypeError(`fastify-tus: unknown hook "${String(name)}"; hooks are ${HOOK_NAMES.join(', ')}`)
-    if (typeof fn !== 'function') throw new TypeError(`fastify-tus: hook "${name}" must be a function`)
+    if (!HOOK_NAMES.includes(name)) throw new errors.InvalidHook(`unknown hook "${String(name)}"; hooks are ${HOOK_NAMES.join(', ')}`)
+    if (typeof fn !== 'function') throw new errors.InvalidHook(`hook "${name}" must be a function`)
     const list = this.#hooks.get(name) ?? []
     list.push(fn)
     this.#hooks.set(name, list)

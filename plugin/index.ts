@@ -9,18 +9,20 @@ import type { FastifyInstance } from 'fastify'
 import fp from 'fastify-plugin'
 import { resolveOptions, type TusPluginOptions } from './options.js'
 import { routes } from './routes.js'
-import { Tus } from './tus.js'
+import { Runtime } from './runtime.js'
+import type { Tus } from './tus.js'
 
 async function fastifyTus (app: FastifyInstance, input: TusPluginOptions): Promise<void> {
   const options = resolveOptions(input)
   // prom-client is loaded only when metrics are on
   const metrics = options.metrics === undefined ? undefined : new (await import('./metrics.js')).TusMetrics(options.metrics)
-  const tus = new Tus(options, metrics)
+  const runtime = new Runtime(options, metrics)
+  const tus = runtime.tus
   app.decorate('tus', tus)
   // end bodies in flight before the server waits for their requests to finish
   app.addHook('preClose', async () => {
     if (sweep !== undefined) clearInterval(sweep)
-    tus.shutdown()
+    runtime.shutdown()
   })
   let sweep: NodeJS.Timeout | undefined
   app.addHook('onReady', async () => {
@@ -38,7 +40,7 @@ async function fastifyTus (app: FastifyInstance, input: TusPluginOptions): Promi
       app.log.warn({ requestTimeout: timeout }, 'fastify-tus: the server requestTimeout ends long uploads; set requestTimeout: 0 and rely on networkTimeout')
     }
   })
-  await app.register(routes, { prefix: options.path.replace(/\/$/, ''), tus })
+  await app.register(routes, { prefix: options.path.replace(/\/$/, ''), runtime })
 }
 
 const tus = fp(fastifyTus, { fastify: '5.x', name: 'fastify-tus' })
@@ -52,7 +54,8 @@ declare module 'fastify' {
   }
 }
 
-export { Tus, UploadSession } from './tus.js'
+export { Tus } from './tus.js'
+export { UploadSession } from './sessions.js'
 export type { TusEvents, UploadEvent, ProgressEvent, ChunkEvent, LockWaitEvent } from './tus.js'
 export type { Action, TusHooks, HookName, HooksOption, PreCreateResult, PreFinishResult, Progress, UploadDraft } from './hooks.js'
 export type { TusPluginOptions, DataOptions, FunctionalOptions, ResolvedOptions } from './options.js'

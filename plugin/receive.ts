@@ -10,7 +10,8 @@ import { UploadBody, type EndReason } from './body.js'
 import { contentLength } from './checks.js'
 import { checksumFor } from './checksum.js'
 import * as errors from './errors.js'
-import type { Tus, UploadSession } from './tus.js'
+import type { Runtime } from './runtime.js'
+import type { UploadSession } from './sessions.js'
 
 export interface Received {
   /** The upload's offset after the chunk. */
@@ -28,7 +29,7 @@ export interface Received {
  * schedule as the progress hooks. `holdLimitByte` (the IETF dialect): a body that goes past the
  * upload's length stores one byte short of it, so an overrun never completes the upload.
  */
-export async function receive (tus: Tus, request: FastifyRequest, session: UploadSession, info: UploadInfo, onProgress?: (offset: number) => void, holdLimitByte = false): Promise<Received> {
+export async function receive (tus: Runtime, request: FastifyRequest, session: UploadSession, info: UploadInfo, onProgress?: (offset: number) => void, holdLimitByte = false): Promise<Received> {
   if (tus.closing) throw new errors.ServerShutdown()
   const limit = byteLimit(tus, info)
   const declared = contentLength(request)
@@ -76,7 +77,7 @@ export async function receive (tus: Tus, request: FastifyRequest, session: Uploa
 }
 
 /** A hook stopped the upload: it is removed (when the store can), so it cannot be resumed. */
-async function terminateStopped (tus: Tus, request: FastifyRequest, upload: UploadInfo): Promise<void> {
+async function terminateStopped (tus: Runtime, request: FastifyRequest, upload: UploadInfo): Promise<void> {
   const store = tus.store
   if (!canTerminate(store)) {
     request.log.info({ event: 'tus.upload.stopped', uploadId: upload.id, terminated: false }, 'tus upload stopped by a hook (the store cannot remove it)')
@@ -115,7 +116,7 @@ export function bodyStream (request: FastifyRequest): Readable {
 }
 
 /** How many bytes this chunk may carry. */
-function byteLimit (tus: Tus, info: UploadInfo): number {
+function byteLimit (tus: Runtime, info: UploadInfo): number {
   if (info.size !== undefined) return info.size - info.offset
   return tus.sizeLimit(info) - info.offset
 }
@@ -124,7 +125,7 @@ function byteLimit (tus: Tus, info: UploadInfo): number {
  * Reports progress every `progressInterval` ms while bytes arrive, and once at the end; `onProgress`
  * only while the body still streams (the final response follows at once anyway).
  */
-function reportProgress (tus: Tus, request: FastifyRequest, info: UploadInfo, body: UploadBody, notify: boolean, onProgress?: (offset: number) => void): () => void {
+function reportProgress (tus: Runtime, request: FastifyRequest, info: UploadInfo, body: UploadBody, notify: boolean, onProgress?: (offset: number) => void): () => void {
   let reported = -1
   let taken = 0
   const report = (): void => {

@@ -14,30 +14,33 @@ import { handleOptions } from './handlers/options.js'
 import { handlePatch } from './handlers/patch.js'
 import { handlePost } from './handlers/post.js'
 import { header, TUS_VERSION } from './headers.js'
+import { toHttpError } from './http-errors.js'
 import { draftAppend, draftCreate, draftDelete, draftHead, draftOptions, type DraftHandler } from './ietf/handlers.js'
 import { sendProblem } from './ietf/problem.js'
 import { detectDraft, draftRules } from './ietf/versions.js'
-import type { Tus } from './tus.js'
+import { stateOf } from './request-state.js'
+import type { Runtime } from './runtime.js'
 
-type Handler = (tus: Tus, request: FastifyRequest, reply: FastifyReply) => Promise<void>
+type Handler = (tus: Runtime, request: FastifyRequest, reply: FastifyReply) => Promise<void>
 type Table = Partial<Record<string, Handler>>
 type DraftTable = Partial<Record<string, DraftHandler>>
 
 export interface RoutesOptions {
-  tus: Tus
+  runtime: Runtime
 }
 
-export async function routes (instance: FastifyInstance, { tus }: RoutesOptions): Promise<void> {
+export async function routes (instance: FastifyInstance, { runtime: tus }: RoutesOptions): Promise<void> {
   tus.basePath = `${instance.prefix}/`
+  // the plugin's per-request state (plugin/request-state.ts), made when a step first needs it
+  instance.decorateRequest('tusState', null)
 
   instance.removeAllContentTypeParsers()
   instance.addContentTypeParser('*', (_request, payload, done) => { done(null, payload) })
 
   const cors = tus.options.cors
-  // tus v1 requests answered as if the route did not exist: no headers of ours, as before
-  const notRouted = new WeakSet<FastifyRequest>()
   instance.addHook('onSend', async (request, reply, payload) => {
-    if (notRouted.has(request)) return payload
+    // tus v1 requests answered as if the route did not exist: no headers of ours, as before
+    if (request.tusState?.notRouted === true) return payload
     if (cors !== undefined) await applyCors(cors, request, reply)
     const rules = draftRules(request)
     if (rules === undefined) {
@@ -60,12 +63,11 @@ export async function routes (instance: FastifyInstance, { tus }: RoutesOptions)
 
   const metrics = tus.metrics
   if (metrics !== undefined) {
-    const codes = new WeakMap<FastifyRequest, string>()
     instance.addHook('onError', async (request, _reply, error) => {
       const code = (error as { code?: unknown }).code
-      if (typeof code === 'string') codes.set(request, code)
+      if (typeof code === 'string') stateOf(request).errorCode = code
     })
-    instance.addHook('onResponse', async (request, reply) => { metrics.observeResponse(request, reply, codes.get(request)) })
+    instance.addHook('onResponse', async (request, reply) => { metrics.observeResponse(request, reply, request.tusState?.errorCode) })
   }
 
   const collection: Table = { OPTIONS: handleOptions, POST: handlePost }
@@ -89,7 +91,7 @@ export async function routes (instance: FastifyInstance, { tus }: RoutesOptions)
       // PUT and PATCH on the collection exist for the draft only; tus v1 sees what it saw
       // before: no PUT route, and a PATCH on the upload route with an empty id
       if (table === collection && request.method === 'PUT') {
-        notRouted.add(request)
+        stateOf(request).notRouted = true
         reply.callNotFound()
         return reply
       }
@@ -102,7 +104,7 @@ export async function routes (instance: FastifyInstance, { tus }: RoutesOptions)
         }
         await handler(tus, request, reply)
       } catch (err) {
-        throw tus.toHttpError(err, request.log)
+        throw toHttpError(err, request.log)
       }
       return reply
     }
@@ -114,7 +116,7 @@ export async function routes (instance: FastifyInstance, { tus }: RoutesOptions)
       }
       await handler(tus, request, reply, rules)
     } catch (err) {
-      sendProblem(request, reply, rules, tus.toHttpError(err, request.log))
+      sendProblem(request, reply, rules, toHttpError(err, request.log))
     }
     return reply
   }

@@ -17,7 +17,8 @@ import type { BlobHTTPHeaders, BlockBlobClient, BlockBlobTier, ContainerClient }
 import { accessOf, containerClientOf, type AzureConnectionOptions } from './azure-client.js'
 import { MAX_BLOCKS, blockId, blockSizeAt, cutIntoBlocks } from './azure-blocks.js'
 import { servedAs } from './content-type.js'
-import { SAFE_ID, uploadIdOf } from './gcs-layout.js'
+import { uploadIdOf } from './gcs-layout.js'
+import { UPLOAD_ID as SAFE_ID } from './ids.js'
 import { OffsetMismatch, UploadExists, UploadNotFound, isComplete } from './store.js'
 import type {
   ByteRange, Chunk, Concat, Concatenates, DataStore, DefersLength, Expires, Metadata, NewUpload, Serves,

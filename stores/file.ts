@@ -26,6 +26,8 @@ import type {
   ByteRange, Chunk, Concat, Concatenates, DataStore, DefersLength, Expires, Metadata, NewUpload,
   Serves, Terminates, UploadInfo
 } from './store.js'
+import { isUploadId } from './ids.js'
+import { toUploadInfo } from './info.js'
 
 export interface FileStoreOptions {
   /** Where uploads are kept. Created if missing. */
@@ -100,7 +102,6 @@ const INFO_CACHE_SIZE = 10_000
 const SWEEP_CONCURRENCY = 8
 
 /** Upload ids the store accepts: they can never name a path outside the directory. */
-const SAFE_ID = /^[A-Za-z0-9_-]{1,200}$/
 
 /** Default modes: the upload directory and its files are the server user's only. */
 export const FILE_STORE_MODES = Object.freeze({ directoryMode: 0o700, fileMode: 0o600 })
@@ -127,7 +128,7 @@ export class FileStore implements DataStore, Terminates, Concatenates, DefersLen
   }
 
   async create (upload: NewUpload): Promise<UploadInfo> {
-    if (!SAFE_ID.test(upload.id)) throw new TypeError(`FileStore: unsafe upload id ${JSON.stringify(upload.id)}`)
+    if (!isUploadId(upload.id)) throw new TypeError(`FileStore: unsafe upload id ${JSON.stringify(upload.id)}`)
     await this.#ensureDirectory()
     const now = new Date()
     const info: InfoFile = { id: upload.id, metadata: { ...upload.metadata }, createdAt: now.toISOString() }
@@ -227,7 +228,7 @@ export class FileStore implements DataStore, Terminates, Concatenates, DefersLen
   }
 
   async remove (id: string): Promise<void> {
-    if (!SAFE_ID.test(id)) return
+    if (!isUploadId(id)) return
     this.#infoCache.delete(id)
     // the bytes go first: the id stays claimed by its info file until nothing of it is left, so
     // a removal cut short never leaves bytes that a new upload of the same id would inherit
@@ -353,7 +354,7 @@ export class FileStore implements DataStore, Terminates, Concatenates, DefersLen
    * replaces open + read + close, and a change made by another process is always seen.
    */
   async #readInfo (id: string): Promise<{ info: InfoFile, mtime: Date }> {
-    if (!SAFE_ID.test(id)) throw new UploadNotFound(id)
+    if (!isUploadId(id)) throw new UploadNotFound(id)
     const path = this.#infoPath(id)
     let stats: Stats
     try {
@@ -454,21 +455,6 @@ function stampOf ({ ino, size, mtimeMs, ctimeMs }: { ino: number, size: number, 
 
 function offsetOf (info: InfoFile, fileSize: number): number {
   return info.pending === undefined ? fileSize : Math.min(info.pending, fileSize)
-}
-
-function toUploadInfo (info: InfoFile, offset: number, updatedAt: Date): UploadInfo {
-  const upload: UploadInfo = {
-    id: info.id,
-    offset,
-    metadata: info.metadata,
-    createdAt: new Date(info.createdAt),
-    updatedAt
-  }
-  if (info.size !== undefined) upload.size = info.size
-  if (info.binaryMetadata !== undefined) upload.binaryMetadata = info.binaryMetadata
-  if (info.concat !== undefined) upload.concat = info.concat
-  if (info.maxSize !== undefined) upload.maxSize = info.maxSize
-  return upload
 }
 
 /**

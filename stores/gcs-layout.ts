@@ -16,6 +16,7 @@
  * a crash at any point leaves an offset that is exactly what the chain holds.
  */
 import { parseCrc32c } from './gcs-crc.js'
+import { isUploadId } from './ids.js'
 
 /** What the store needs to know of one object. */
 export interface StoredObject {
@@ -40,9 +41,6 @@ export interface Layout {
 }
 
 const DIGITS = 16
-
-/** Ids the store accepts: they never contain a dot, so `<key>.` never matches another upload's objects. */
-export const SAFE_ID = /^[A-Za-z0-9_-]{1,200}$/
 
 export const names = {
   info: (key: string): string => `${key}.info`,
@@ -113,7 +111,7 @@ export function uploadIdOf (prefix: string, name: string): { id: string, suffix:
   const rest = name.slice(prefix.length)
   const dot = rest.indexOf('.')
   const id = dot < 0 ? rest : rest.slice(0, dot)
-  if (!SAFE_ID.test(id)) return undefined
+  if (!isUploadId(id)) return undefined
   return { id, suffix: dot < 0 ? undefined : rest.slice(dot + 1) }
 }
 

@@ -16,7 +16,7 @@ import { randomBytes } from 'node:crypto'
 import { Readable } from 'node:stream'
 import { Storage, type StorageOptions } from '@google-cloud/storage'
 import {
-  SAFE_ID, isWorkObject, layoutOf, names, uploadIdOf, type Layout, type StoredObject
+  isWorkObject, layoutOf, names, uploadIdOf, type Layout, type StoredObject
 } from './gcs-layout.js'
 import { GcsObjects, MAX_COMPOSE_SOURCES, statusOf, type ObjectType } from './gcs-objects.js'
 import { BodySource } from './gcs-source.js'
@@ -26,6 +26,8 @@ import type {
   ByteRange, Chunk, Concat, Concatenates, DataStore, DefersLength, Expires, Metadata, NewUpload, Serves,
   Terminates, UploadInfo
 } from './store.js'
+import { isUploadId } from './ids.js'
+import { toUploadInfo, positive } from './info.js'
 
 export { CompositionMismatch } from './gcs-objects.js'
 
@@ -86,10 +88,10 @@ export class GcsStore implements DataStore, Terminates, Concatenates, DefersLeng
     this.bucket = options.bucket
     this.objectPrefix = options.objectPrefix ?? ''
     this.storage = options.storage ?? new Storage(options.gcs)
-    this.#pieceSize = positive('pieceSize', options.pieceSize ?? 16 * MiB)
-    this.#maxPieces = positive('maxPieces', options.maxPieces ?? MAX_COMPOSE_SOURCES)
+    this.#pieceSize = positive('GcsStore', 'pieceSize', options.pieceSize ?? 16 * MiB)
+    this.#maxPieces = positive('GcsStore', 'maxPieces', options.maxPieces ?? MAX_COMPOSE_SOURCES)
     if (this.#maxPieces < 2) throw new RangeError('GcsStore: "maxPieces" must be at least 2')
-    this.#objects = new GcsObjects(this.storage.bucket(this.bucket), positive('concurrency', options.concurrency ?? 8))
+    this.#objects = new GcsObjects(this.storage.bucket(this.bucket), positive('GcsStore', 'concurrency', options.concurrency ?? 8))
   }
 
   /** The name of the finished object of upload `id`. */
@@ -98,7 +100,7 @@ export class GcsStore implements DataStore, Terminates, Concatenates, DefersLeng
   }
 
   async create (upload: NewUpload): Promise<UploadInfo> {
-    if (!SAFE_ID.test(upload.id)) throw new TypeError(`GcsStore: invalid upload id ${JSON.stringify(upload.id)}`)
+    if (!isUploadId(upload.id)) throw new TypeError(`GcsStore: invalid upload id ${JSON.stringify(upload.id)}`)
     const key = this.#key(upload.id)
     const [leftovers, final] = await Promise.all([this.#objects.list(`${key}.`), this.#objects.stat(key)])
     if (leftovers.some((object) => object.name === names.info(key))) throw new UploadExists(upload.id)
@@ -193,7 +195,7 @@ export class GcsStore implements DataStore, Terminates, Concatenates, DefersLeng
   }
 
   async remove (id: string): Promise<void> {
-    if (!SAFE_ID.test(id)) return
+    if (!isUploadId(id)) return
     const key = this.#key(id)
     // the finished object first, then the description (the upload is gone), then the rest
     await this.#objects.delete(key)
@@ -279,7 +281,7 @@ export class GcsStore implements DataStore, Terminates, Concatenates, DefersLeng
   }
 
   #key (id: string): string {
-    if (!SAFE_ID.test(id)) throw new UploadNotFound(id)
+    if (!isUploadId(id)) throw new UploadNotFound(id)
     return `${this.objectPrefix}${id}`
   }
 
@@ -367,22 +369,8 @@ export class GcsStore implements DataStore, Terminates, Concatenates, DefersLeng
   }
 }
 
-function positive (name: string, value: number): number {
-  if (!Number.isSafeInteger(value) || value < 1) throw new RangeError(`GcsStore: "${name}" must be a positive integer`)
-  return value
-}
-
 function updatedAt (state: State): Date {
   const times = [state.layout.updatedAt, state.final?.updated].filter((time): time is Date => time !== undefined)
   const newest = Math.max(new Date(state.info.createdAt).getTime(), ...times.map((time) => time.getTime()))
   return new Date(newest)
-}
-
-function toUploadInfo (info: InfoObject, offset: number, updated: Date): UploadInfo {
-  const upload: UploadInfo = { id: info.id, offset, metadata: info.metadata, createdAt: new Date(info.createdAt), updatedAt: updated }
-  if (info.size !== undefined) upload.size = info.size
-  if (info.binaryMetadata !== undefined) upload.binaryMetadata = info.binaryMetadata
-  if (info.concat !== undefined) upload.concat = info.concat
-  if (info.maxSize !== undefined) upload.maxSize = info.maxSize
-  return upload
 }

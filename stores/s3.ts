@@ -29,6 +29,8 @@ import type {
   ByteRange, Chunk, Concat, Concatenates, DataStore, DefersLength, Expires, Metadata, NewUpload, Serves,
   Terminates, UploadInfo
 } from './store.js'
+import { isUploadId } from './ids.js'
+import { toUploadInfo, positive } from './info.js'
 
 const MiB = 1024 * 1024
 
@@ -105,7 +107,6 @@ type State =
   }
 
 /** Upload ids the store accepts: they can never make a key outside the prefix. */
-const SAFE_ID = /^[A-Za-z0-9_-]{1,200}$/
 const START = 'tus-start'
 
 export class S3Store implements DataStore, Terminates, Concatenates, DefersLength, Serves, Expires {
@@ -135,19 +136,19 @@ export class S3Store implements DataStore, Terminates, Concatenates, DefersLengt
       responseChecksumValidation: 'WHEN_REQUIRED',
       ...options.s3
     })
-    const partSize = positive('partSize', options.partSize ?? S3_DEFAULTS.partSize)
-    this.#minPartSize = options.equalParts === true ? partSize : positive('minPartSize', options.minPartSize ?? S3_DEFAULTS.minPartSize)
+    const partSize = positive('S3Store', 'partSize', options.partSize ?? S3_DEFAULTS.partSize)
+    this.#minPartSize = options.equalParts === true ? partSize : positive('S3Store', 'minPartSize', options.minPartSize ?? S3_DEFAULTS.minPartSize)
     if (partSize < this.#minPartSize) throw new RangeError('S3Store: "partSize" must be at least "minPartSize"')
-    const budget = positive('maxBufferedBytes', options.maxBufferedBytes ?? Math.max(64 * MiB, partSize))
+    const budget = positive('S3Store', 'maxBufferedBytes', options.maxBufferedBytes ?? Math.max(64 * MiB, partSize))
     if (budget < partSize) throw new RangeError('S3Store: "maxBufferedBytes" must be at least "partSize"')
     this.#partSize = partSize
     // a part is buffered whole, so it never exceeds the budget
-    this.#maxPartSize = Math.min(positive('maxPartSize', options.maxPartSize ?? 5 * 1024 * MiB), budget)
+    this.#maxPartSize = Math.min(positive('S3Store', 'maxPartSize', options.maxPartSize ?? 5 * 1024 * MiB), budget)
     if (this.#maxPartSize < partSize) throw new RangeError('S3Store: "maxPartSize" must be at least "partSize"')
-    this.#maxParts = positive('maxParts', options.maxParts ?? 10_000)
+    this.#maxParts = positive('S3Store', 'maxParts', options.maxParts ?? 10_000)
     this.maxUploadSize = options.equalParts === true ? partSize * this.#maxParts : this.#maxPartSize * this.#maxParts
     this.#pool = new BufferPool(budget, options.bufferDirectory)
-    this.#slots = new Slots(positive('maxConcurrentPartUploads', options.maxConcurrentPartUploads ?? S3_DEFAULTS.maxConcurrentPartUploads))
+    this.#slots = new Slots(positive('S3Store', 'maxConcurrentPartUploads', options.maxConcurrentPartUploads ?? S3_DEFAULTS.maxConcurrentPartUploads))
   }
 
   /** How many bytes part buffers hold now, at most so far, and may hold. */
@@ -161,7 +162,7 @@ export class S3Store implements DataStore, Terminates, Concatenates, DefersLengt
   }
 
   async create (upload: NewUpload): Promise<UploadInfo> {
-    if (!SAFE_ID.test(upload.id)) throw new TypeError(`S3Store: invalid upload id ${JSON.stringify(upload.id)}`)
+    if (!isUploadId(upload.id)) throw new TypeError(`S3Store: invalid upload id ${JSON.stringify(upload.id)}`)
     const key = this.#key(upload.id)
     const partSize = partSizeFor(upload.size, { partSize: this.#partSize, maxPartSize: this.#maxPartSize, maxParts: this.#maxParts })
     if (partSize === undefined) throw new RangeError(`S3Store: an upload of ${upload.size ?? 0} bytes is larger than the store allows (${this.maxUploadSize})`)
@@ -288,7 +289,7 @@ export class S3Store implements DataStore, Terminates, Concatenates, DefersLengt
   }
 
   async remove (id: string): Promise<void> {
-    if (!SAFE_ID.test(id)) return
+    if (!isUploadId(id)) return
     const key = this.#key(id)
     let uploadId: string | undefined
     try {
@@ -361,7 +362,7 @@ export class S3Store implements DataStore, Terminates, Concatenates, DefersLengt
   }
 
   #key (id: string): string {
-    if (!SAFE_ID.test(id)) throw new UploadNotFound(id)
+    if (!isUploadId(id)) throw new UploadNotFound(id)
     return `${this.objectPrefix}${this.#objectKey(id)}`
   }
 
@@ -621,23 +622,9 @@ export class S3Store implements DataStore, Terminates, Concatenates, DefersLengt
   }
 }
 
-function positive (name: string, value: number): number {
-  if (!Number.isSafeInteger(value) || value < 1) throw new RangeError(`S3Store: "${name}" must be a positive integer`)
-  return value
-}
-
 function withLimit (info: InfoObject, limit: number | undefined): InfoObject {
   const { limit: _old, ...rest } = info
   return limit === undefined ? rest : { ...rest, limit }
-}
-
-function toUploadInfo (info: InfoObject, offset: number, updatedAt: Date): UploadInfo {
-  const upload: UploadInfo = { id: info.id, offset, metadata: info.metadata, createdAt: new Date(info.createdAt), updatedAt }
-  if (info.size !== undefined) upload.size = info.size
-  if (info.binaryMetadata !== undefined) upload.binaryMetadata = info.binaryMetadata
-  if (info.concat !== undefined) upload.concat = info.concat
-  if (info.maxSize !== undefined) upload.maxSize = info.maxSize
-  return upload
 }
 
 /** Whether an S3 call may succeed when tried again (network trouble, throttling, 5xx). */

@@ -140,15 +140,19 @@ export function isComplete (info: UploadInfo): boolean {
  * codes). The plugin recognises these errors by class or by code, so a store published on its own,
  * with its own copy of these classes, is understood as well.
  */
-export function hasErrorCode (err: unknown, code: string): err is Error & { code: string } {
-  return err instanceof Error && (err as { code?: unknown }).code === code
+export function hasErrorCode (err: unknown, ...codes: string[]): err is Error & { code: string } {
+  return err instanceof Error && codes.includes((err as { code?: unknown }).code as string)
 }
 
-/** Raised by `get`, `write`, `read` … for an upload that does not exist. */
+/**
+ * Raised by `get`, `write`, `read` … for an upload that does not exist. The one class for this
+ * code: the plugin sends it as it is (`errors.UploadNotFound`, 404).
+ */
 export class UploadNotFound extends Error {
-  readonly code = 'UPLOAD_NOT_FOUND'
-  constructor (readonly id: string) {
-    super(`upload ${id} not found`)
+  readonly code = 'ERR_UPLOAD_NOT_FOUND'
+  readonly statusCode = 404
+  constructor (readonly id?: string) {
+    super('Upload not found')
     this.name = 'UploadNotFound'
   }
 }
@@ -183,11 +187,15 @@ export class UnsafeFile extends Error {
   }
 }
 
-/** Raised when a store runs out of space (for example ENOSPC). */
+/**
+ * Raised when a store runs out of space (for example ENOSPC). The one class for this code: the
+ * plugin logs the cause and sends a fresh one (`errors.StoreFull`, 507).
+ */
 export class StoreFull extends Error {
-  readonly code = 'STORE_FULL'
+  readonly code = 'ERR_STORAGE_FULL'
+  readonly statusCode = 507
   constructor (options?: { cause?: unknown }) {
-    super('the store has no space left', options)
+    super('The server has no storage space left for this upload', options)
     this.name = 'StoreFull'
   }
 }

@@ -238,6 +238,9 @@ t.test('addHook, events and the completed-uploads iterator', async (t) => {
   app.tus.addHook('preFinish', () => { order.push('first') }).addHook('preFinish', async () => { order.push('second') })
   t.throws(() => app.tus.addHook('nope' as unknown as 'preFinish', () => {}), /unknown hook/)
   t.throws(() => app.tus.addHook('preFinish', 'x' as never), /must be a function/)
+  t.throws(() => app.tus.addHook('nope' as unknown as 'preFinish', () => {}), { code: 'ERR_TUS_INVALID_HOOK' })
+  const thrown = (() => { try { app.tus.addHook('nope' as unknown as 'preFinish', () => {}) } catch (err) { return err } })()
+  t.ok(thrown instanceof TypeError, 'still a TypeError')
   const events: string[] = []
   app.tus.on('upload-created', ({ upload }) => { events.push(`created:${upload.size ?? '?'}`) })
   app.tus.on('upload-progress', ({ bytes }) => { events.push(`progress:${bytes}`) })

@@ -117,6 +117,7 @@ for (const version of [3, 4, 5, 6, 7, 8]) {
       const empty = final(await exchange(port, 'PATCH', path, { ...IV, ...appendType, ...completion(version, true), 'Upload-Offset': '20', 'Content-Length': '0' }).done)
       t.equal(empty.status, 410, 'an empty append to a completed upload is 410 in 8')
       t.equal(JSON.parse(empty.body).type, `${PROBLEMS}completed-upload`)
+      t.equal(JSON.parse(empty.body).code, 'ERR_UPLOAD_COMPLETED_GONE', 'the 410 has its own code')
     } else {
       t.equal(moreProblem.code, 'ERR_UPLOAD_COMPLETED')
       t.equal(moreProblem.type, version >= 6 ? `${PROBLEMS}completed-upload` : 'about:blank')

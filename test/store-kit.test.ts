@@ -12,6 +12,7 @@ import { MemoryStore } from '../stores/memory.js'
 import type { Chunk, UploadInfo } from '../stores/store.js'
 import { buildApp, createUpload, OCTET, TUS } from './helpers/app.js'
 import { packedConsumer, ROOT } from './helpers/consumer.js'
+import { toHttpError } from '../plugin/http-errors.js'
 
 const run = promisify(execFile)
 
@@ -47,12 +48,12 @@ t.test('store errors are recognised by code as well as class', async (t) => {
   t.equal(patch.statusCode, 204)
   t.equal(patch.headers['upload-offset'], '5')
   // the plugin checks the offset itself first; a store-side mismatch comes from a race, so call the mapping directly
-  const mapped = app.tus.toHttpError(foreign('OFFSET_MISMATCH', { expected: 5, actual: 0 }), app.log) as Error & { statusCode: number, code: string }
+  const mapped = toHttpError(foreign('OFFSET_MISMATCH', { expected: 5, actual: 0 }), app.log) as Error & { statusCode: number, code: string }
   t.equal(mapped.statusCode, 409)
   t.equal(mapped.code, 'ERR_MISMATCHED_OFFSET')
-  const exists = app.tus.toHttpError(foreign('UPLOAD_EXISTS'), app.log) as Error & { statusCode: number }
+  const exists = toHttpError(foreign('UPLOAD_EXISTS'), app.log) as Error & { statusCode: number }
   t.equal(exists.statusCode, 500)
-  const timeout = app.tus.toHttpError(foreign('LOCK_TIMEOUT'), app.log) as Error & { code: string }
+  const timeout = toHttpError(foreign('LOCK_TIMEOUT'), app.log) as Error & { code: string }
   t.equal(timeout.code, 'ERR_LOCK_TIMEOUT')
 })
 

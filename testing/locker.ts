@@ -13,7 +13,7 @@ export interface LockerFactory {
   (): Promise<{ a: Locker, b: Locker, cleanup?: () => Promise<void> }>
 }
 
-const timedOut = isCoded('LOCK_TIMEOUT')
+const timedOut = isCoded('ERR_LOCK_TIMEOUT', 'LOCK_TIMEOUT')
 
 let counter = 0
 function newId (): string {

@@ -15,7 +15,7 @@ export interface StoreFactory {
   (): Promise<{ store: DataStore, cleanup?: () => Promise<void> }>
 }
 
-const notFound = isCoded('UPLOAD_NOT_FOUND')
+const notFound = isCoded('ERR_UPLOAD_NOT_FOUND', 'UPLOAD_NOT_FOUND')
 const exists = isCoded('UPLOAD_EXISTS')
 const mismatch = isCoded('OFFSET_MISMATCH')
 

@@ -18,6 +18,6 @@ export interface ConformanceSuite {
 }
 
 /** A check for `assert.rejects`: the error carries this stable `code` (a store may throw its own copy of the class). */
-export function isCoded (code: string): (err: unknown) => boolean {
-  return (err: unknown) => err instanceof Error && (err as { code?: unknown }).code === code
+export function isCoded (...codes: string[]): (err: unknown) => boolean {
+  return (err: unknown) => err instanceof Error && codes.includes((err as { code?: unknown }).code as string)
 }

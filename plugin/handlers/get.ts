@@ -9,9 +9,9 @@ import { checkVersionIfPresent, uploadId } from '../checks.js'
 import { DOWNLOAD_CORP, DOWNLOAD_CSP, etag, parseRange, servedAs } from '../download.js'
 import * as errors from '../errors.js'
 import { header } from '../headers.js'
-import type { Tus } from '../tus.js'
+import type { Runtime } from '../runtime.js'
 
-export async function handleGet (tus: Tus, request: FastifyRequest, reply: FastifyReply): Promise<void> {
+export async function handleGet (tus: Runtime, request: FastifyRequest, reply: FastifyReply): Promise<void> {
   checkVersionIfPresent(request)
   const id = uploadId(request)
   const store = tus.store

@@ -4,13 +4,13 @@ import type { UploadInfo } from '../../stores/store.js'
 import { checkVersionIfPresent, uploadId } from '../checks.js'
 import { concatHeader } from '../concat.js'
 import { serializeMetadata } from '../headers.js'
-import type { Tus } from '../tus.js'
+import { status } from '../lifecycle.js'
+import type { Runtime } from '../runtime.js'
 
-export async function handleHead (tus: Tus, request: FastifyRequest, reply: FastifyReply): Promise<void> {
+export async function handleHead (tus: Runtime, request: FastifyRequest, reply: FastifyReply): Promise<void> {
   checkVersionIfPresent(request)
   const id = uploadId(request)
-  await tus.authorize(request, id, 'head')
-  const info = await tus.readLocked(request, id)
+  const info = await status(tus, request, id)
   reply.header('Cache-Control', 'no-store')
   tus.checkNotExpired(info)
   setUploadHeaders(reply, info)

@@ -12,12 +12,12 @@ import type { FastifyReply, FastifyRequest } from 'fastify'
 import { canDeferLength, canTerminate, isComplete, type Metadata, type UploadInfo } from '../../stores/store.js'
 import { contentLength, hasBody, uploadId } from '../checks.js'
 import * as errors from '../errors.js'
-import { handleDelete } from '../handlers/delete.js'
-import { handleOptions } from '../handlers/options.js'
-import { createUpload } from '../handlers/post.js'
+import { setDiscoveryHeaders } from '../discovery.js'
 import { header, mediaType, parseMetadata } from '../headers.js'
-import { receive, type Received } from '../receive.js'
-import type { Tus, UploadSession } from '../tus.js'
+import { append, createUpload, declareLength, receiveChunk, status, terminate, type Received } from '../lifecycle.js'
+import { stateOf } from '../request-state.js'
+import type { Runtime } from '../runtime.js'
+import type { UploadSession } from '../sessions.js'
 import {
   completionHeader, integerField, PARTIAL_UPLOAD, present, requestCompletes, RESUMPTION_STATUS, uploadLimit
 } from './headers.js'
@@ -26,12 +26,12 @@ import { mismatchedOffset } from './problem.js'
 import type { VersionRules } from './versions.js'
 import { checkOrigin } from '../urls.js'
 
-export type DraftHandler = (tus: Tus, request: FastifyRequest, reply: FastifyReply, rules: VersionRules) => Promise<void>
+export type DraftHandler = (tus: Runtime, request: FastifyRequest, reply: FastifyReply, rules: VersionRules) => Promise<void>
 
 const RESUMPTION_REASON = 'Upload Resumption Supported'
 
 /** `Upload-Limit` for an upload (or the collection): size limit and, while unfinished, its remaining lifetime. */
-function limitFor (tus: Tus, rules: VersionRules, info?: UploadInfo): string {
+function limitFor (tus: Runtime, rules: VersionRules, info?: UploadInfo): string {
   const maxSize = tus.sizeLimit(info ?? {})
   const at = info === undefined ? undefined : tus.expiresAt(info)
   return uploadLimit(rules, {
@@ -41,14 +41,14 @@ function limitFor (tus: Tus, rules: VersionRules, info?: UploadInfo): string {
 }
 
 /** The upload's state as the version spells it: offset, completion and (6+) the limits. */
-function stateHeaders (tus: Tus, reply: FastifyReply, rules: VersionRules, info: UploadInfo): void {
+function stateHeaders (tus: Runtime, reply: FastifyReply, rules: VersionRules, info: UploadInfo): void {
   reply.header('Upload-Offset', String(info.offset))
   reply.header(...completionHeader(rules, isComplete(info)))
   if (rules.uploadLimit) reply.header('Upload-Limit', limitFor(tus, rules, info))
 }
 
 /** Progress 104s (5+) with the offset the store has taken in; never with a `Location`. */
-function progressReporter (tus: Tus, request: FastifyRequest, reply: FastifyReply, rules: VersionRules): ((offset: number) => void) | undefined {
+function progressReporter (tus: Runtime, request: FastifyRequest, reply: FastifyReply, rules: VersionRules): ((offset: number) => void) | undefined {
   if (!tus.options.ietfInformational) return undefined
   // a chunk verified by Upload-Checksum may still be discarded: no early acknowledgement then
   if (!rules.progressInformational || header(request.headers, 'upload-checksum') !== undefined) return undefined
@@ -136,8 +136,7 @@ export const draftCreate: DraftHandler = async (tus, request, reply, rules) => {
     }
     if (completes && created.size === undefined) {
       // an empty creation that completes: a zero-length upload
-      await declareLength(tus, created.id, 0)
-      return { info: { ...created, size: 0 }, failure: undefined }
+      return { info: await declareLength(tus, created, 0, lengthBelowOffset), failure: undefined }
     }
     return { info: created, failure: undefined }
   })
@@ -147,22 +146,17 @@ export const draftCreate: DraftHandler = async (tus, request, reply, rules) => {
   reply.code(201).send(body)
 }
 
-/** Fixes the length of an upload created without one (only stores that defer lengths create those). */
-async function declareLength (tus: Tus, id: string, size: number): Promise<void> {
-  const store = tus.store
-  if (!canDeferLength(store)) throw new errors.DeferLengthUnsupported()
-  await store.declareLength(id, size)
-}
+const lengthBelowOffset = (): Error => new errors.InconsistentLength('Upload-Length is smaller than the upload offset')
 
 /**
  * `receive`, where a body that goes past a known length is an inconsistent length (400), as the
  * draft has it, rather than tus's 413. The bytes before the length are kept but never the one
  * that reaches it: only a request whose body ends there completes the upload, never an overrun.
  */
-async function receiveDraft (tus: Tus, request: FastifyRequest, session: UploadSession, info: UploadInfo, progress?: (offset: number) => void): Promise<Received> {
-  const overrun = (): Error => Object.assign(new errors.InconsistentLength(`the body goes past the upload length of ${String(info.size)}`), { [kOverrun]: true })
+async function receiveDraft (tus: Runtime, request: FastifyRequest, session: UploadSession, info: UploadInfo, progress?: (offset: number) => void): Promise<Received> {
+  const overrun = (): Error => (stateOf(request).overrun = new errors.InconsistentLength(`the body goes past the upload length of ${String(info.size)}`))
   try {
-    const got = await receive(tus, request, session, info, progress, info.size !== undefined)
+    const got = await receiveChunk(tus, request, session, info, { onProgress: progress, holdLimitByte: info.size !== undefined })
     return got.reason === 'too-large' && info.size !== undefined ? { ...got, error: overrun() } : got
   } catch (err) {
     if (err instanceof errors.UploadSizeExceeded && info.size !== undefined) throw overrun()
@@ -170,17 +164,16 @@ async function receiveDraft (tus: Tus, request: FastifyRequest, session: UploadS
   }
 }
 
-const kOverrun = Symbol('fastify-tus.ietf.overrun')
-
-function isOverrun (err: Error | undefined): boolean {
-  return err !== undefined && (err as unknown as Record<symbol, unknown>)[kOverrun] === true
+/** Whether `err` is the overrun `receiveDraft` reported for this request. */
+function isOverrun (request: FastifyRequest, err: Error | undefined): boolean {
+  return err !== undefined && request.tusState?.overrun === err
 }
 
 /**
  * 8: an append that went past the length leaves an invalid upload (draft -08 on); it is removed,
  * so the mark lasts across restarts and instances and every later request on it is a 404.
  */
-async function invalidate (tus: Tus, request: FastifyRequest, info: UploadInfo): Promise<Error> {
+async function invalidate (tus: Runtime, request: FastifyRequest, info: UploadInfo): Promise<Error> {
   const store = tus.store
   if (!canTerminate(store)) return new errors.InconsistentLength(`the body goes past the upload length of ${String(info.size)}`)
   await store.remove(info.id)
@@ -198,13 +191,12 @@ interface Settled extends Received {
  * After a body: a completing request whose body arrived whole fixes a deferred length at the
  * offset; one that fell short of a known length is an inconsistent length (its bytes are kept).
  */
-async function settleLength (tus: Tus, info: UploadInfo, received: Received, completes: boolean): Promise<Settled> {
+async function settleLength (tus: Runtime, info: UploadInfo, received: Received, completes: boolean): Promise<Settled> {
   let size = info.size
   let error = received.error
   if (completes && received.reason === 'complete') {
     if (size === undefined) {
-      await declareLength(tus, info.id, received.offset)
-      size = received.offset
+      size = (await declareLength(tus, { ...info, offset: received.offset }, received.offset, lengthBelowOffset)).size
     } else if (received.offset !== size) {
       error = new errors.InconsistentLength(`the upload was completed at ${received.offset} bytes but its length is ${size}`)
     }
@@ -214,55 +206,50 @@ async function settleLength (tus: Tus, info: UploadInfo, received: Received, com
 
 /** Append: PATCH on the upload with `Upload-Offset` and the completion field. */
 export const draftAppend: DraftHandler = async (tus, request, reply, rules) => {
-  if (rules.partialUploadType && mediaType(request.headers['content-type']) !== PARTIAL_UPLOAD) throw new errors.InvalidPartialContentType()
+  if (rules.partialUploadType && mediaType(request.headers['content-type']) !== PARTIAL_UPLOAD) throw new errors.InvalidContentType(PARTIAL_UPLOAD)
   const offset = integerField(request, 'upload-offset')
   if (offset === undefined) throw new errors.InvalidOffset()
   const completes = requireCompletion(request, rules, rules.completionRequiredOnAppend)
   const length = lengthField(request)
   const declared = contentLength(request)
   const id = uploadId(request)
-  await tus.authorize(request, id, 'patch')
-
-  const result = await tus.withLock(request, id, async (session) => {
-    let info = await tus.store.get(id)
-    // errors from here on tell the client where the upload stands (a lower bound if bytes follow)
-    reply.header('Upload-Offset', String(info.offset))
-    if (info.concat?.kind === 'final') throw new errors.ModifyFinal()
-    if (isComplete(info)) {
-      if (rules.completedAppend === 'completed-upload') throw new errors.UploadCompleted()
-      if (hasBody(request)) throw new errors.InconsistentLength('the upload is already complete')
-      throw new errors.UploadCompletedGone()
+  const result = await append(tus, request, reply, id, {
+    prepare: async (info) => {
+      // errors from here on tell the client where the upload stands (a lower bound if bytes follow)
+      reply.header('Upload-Offset', String(info.offset))
+      if (info.concat?.kind === 'final') throw new errors.ModifyFinal()
+      if (isComplete(info)) {
+        if (rules.completedAppend === 'completed-upload') throw new errors.UploadCompleted()
+        if (hasBody(request)) throw new errors.InconsistentLength('the upload is already complete')
+        throw new errors.UploadCompletedGone()
+      }
+      tus.checkNotExpired(info)
+      if (offset !== info.offset) throw mismatchedOffset(offset, info.offset)
+      const end = completes && declared !== undefined ? offset + declared : undefined
+      const known = info.size ?? length
+      if (length !== undefined && info.size !== undefined && length !== info.size) throw new errors.InconsistentLength(`Upload-Length ${length} but the upload's length is ${info.size}`)
+      if (known !== undefined && end !== undefined && known !== end) throw new errors.InconsistentLength(`the request ends the upload at ${end} bytes but its length is ${known}`)
+      const target = known ?? end
+      // an empty request that declares the length at the offset completes the upload here
+      if (info.size === undefined && target !== undefined) return await declareLength(tus, info, target, lengthBelowOffset)
+      return info
+    },
+    receive: async (info, session) => {
+      let got: Settled
+      try {
+        got = await settleLength(tus, info, await receiveDraft(tus, request, session, info, progressReporter(tus, request, reply, rules)), completes)
+      } catch (err) {
+        if (rules.invalidateOnOverrun && isOverrun(request, err as Error)) throw await invalidate(tus, request, info)
+        throw err
+      }
+      if (rules.invalidateOnOverrun && isOverrun(request, got.error)) {
+        return { info: { ...info, offset: got.offset }, completed: false, error: await invalidate(tus, request, info) }
+      }
+      const after = { ...info, offset: got.offset, size: got.size }
+      return { info: after, completed: got.reason !== 'stopped' && isComplete(after), error: got.error }
     }
-    tus.checkNotExpired(info)
-    if (offset !== info.offset) throw mismatchedOffset(offset, info.offset)
-    const end = completes && declared !== undefined ? offset + declared : undefined
-    const known = info.size ?? length
-    if (length !== undefined && info.size !== undefined && length !== info.size) throw new errors.InconsistentLength(`Upload-Length ${length} but the upload's length is ${info.size}`)
-    if (known !== undefined && end !== undefined && known !== end) throw new errors.InconsistentLength(`the request ends the upload at ${end} bytes but its length is ${known}`)
-    const target = known ?? end
-    if (info.size === undefined && target !== undefined) {
-      if (target < info.offset) throw new errors.InconsistentLength('Upload-Length is smaller than the upload offset')
-      const limit = tus.sizeLimit(info)
-      if (target > limit) throw new errors.MaxSizeExceeded(limit)
-      await declareLength(tus, id, target)
-      info = { ...info, size: target }
-    }
-    // an empty request that completes an upload whose length was just reached
-    if (isComplete(info)) return { info, completed: true, error: undefined }
-    let got: Settled
-    try {
-      got = await settleLength(tus, info, await receiveDraft(tus, request, session, info, progressReporter(tus, request, reply, rules)), completes)
-    } catch (err) {
-      if (rules.invalidateOnOverrun && isOverrun(err as Error)) throw await invalidate(tus, request, info)
-      throw err
-    }
-    if (rules.invalidateOnOverrun && isOverrun(got.error)) {
-      return { info: { ...info, offset: got.offset }, completed: false, error: await invalidate(tus, request, info) }
-    }
-    const after = { ...info, offset: got.offset, size: got.size }
-    return { info: after, completed: got.reason !== 'stopped' && isComplete(after), error: got.error }
   })
-  const body = result.completed ? await tus.finish(request, reply, result.info) : undefined
+  const body = result.body
   stateHeaders(tus, reply, rules, result.info)
   if (result.error !== undefined) throw result.error
   if (body === undefined) {
@@ -285,9 +272,7 @@ function rejectUploadHeaders (request: FastifyRequest, rules: VersionRules, meth
 /** Offset retrieval: HEAD on the upload. Takes the lock, so a stalled append gives way at once. */
 export const draftHead: DraftHandler = async (tus, request, reply, rules) => {
   rejectUploadHeaders(request, rules, 'HEAD')
-  const id = uploadId(request)
-  await tus.authorize(request, id, 'head')
-  const info = await tus.readLocked(request, id)
+  const info = await status(tus, request, uploadId(request))
   reply.header('Cache-Control', 'no-store')
   tus.checkNotExpired(info)
   reply.header('Upload-Offset', String(info.offset))
@@ -300,12 +285,14 @@ export const draftHead: DraftHandler = async (tus, request, reply, rules) => {
 /** Cancellation: DELETE on the upload, 204 (the tus termination, with the version's checks). */
 export const draftDelete: DraftHandler = async (tus, request, reply, rules) => {
   rejectUploadHeaders(request, rules, 'DELETE')
-  await handleDelete(tus, request, reply)
+  await terminate(tus, request, uploadId(request))
+  reply.code(204).send()
 }
 
 /** OPTIONS: the tus discovery headers, plus `Upload-Limit` (6+) and `Accept-Patch` (8). */
 export const draftOptions: DraftHandler = async (tus, request, reply, rules) => {
   if (rules.uploadLimit) reply.header('Upload-Limit', limitFor(tus, rules))
   if (rules.acceptPatch) reply.header('Accept-Patch', PARTIAL_UPLOAD)
-  await handleOptions(tus, request, reply)
+  setDiscoveryHeaders(tus, reply)
+  reply.code(204).send()
 }

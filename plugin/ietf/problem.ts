@@ -33,7 +33,8 @@ function problemType (rules: VersionRules, code: string | undefined): string | u
   if (!rules.problemTypes) return undefined
   switch (code) {
     case 'ERR_MISMATCHED_OFFSET': return 'mismatching-upload-offset'
-    case 'ERR_UPLOAD_COMPLETED': return 'completed-upload'
+    case 'ERR_UPLOAD_COMPLETED':
+    case 'ERR_UPLOAD_COMPLETED_GONE': return 'completed-upload'
     case 'ERR_INCONSISTENT_UPLOAD_LENGTH':
     case 'ERR_UPLOAD_INVALIDATED': return rules.inconsistentLengthProblem ? 'inconsistent-upload-length' : undefined
     default: return undefined
@@ -46,7 +47,7 @@ const TITLES: Record<string, string> = {
   'inconsistent-upload-length': 'Inconsistent upload length'
 }
 
-/** Sends `err` (already made safe by `Tus.toHttpError`) as a problem for a draft request. */
+/** Sends `err` (already made safe by `toHttpError`, plugin/http-errors.ts) as a problem for a draft request. */
 export function sendProblem (request: FastifyRequest, reply: FastifyReply, rules: VersionRules, err: HttpError): void {
   const status = err.statusCode ?? 500
   const type = problemType(rules, err.code)

@@ -1,0 +1,31 @@
+/**
+ * What the plugin keeps about one request, in one place: the `tusState` request decoration of the
+ * routes' scope (null until a step needs it, so a request that needs none costs nothing).
+ */
+import type { UploadInfo } from '../stores/store.js'
+import type { UploadSession } from './sessions.js'
+
+export interface TusRequestState {
+  /** The request's hold on an upload while its body may stream (`stopUpload`, shutdown). */
+  session?: UploadSession
+  /** The upload this request completed: `onUploadComplete` and `upload-complete` follow the response. */
+  completed?: UploadInfo
+  /** The code of the error the request failed with, for the metrics. */
+  errorCode?: string
+  /** A tus v1 request answered as if the route did not exist: no headers of ours. */
+  notRouted?: boolean
+  /** The draft's overrun error (a body past the length), told apart from other inconsistent lengths. */
+  overrun?: Error
+}
+
+declare module 'fastify' {
+  interface FastifyRequest {
+    /** fastify-tus' per-request state (internal; null on requests outside its routes). */
+    tusState: TusRequestState | null
+  }
+}
+
+/** The request's state, made on first use. */
+export function stateOf (request: { tusState: TusRequestState | null }): TusRequestState {
+  return (request.tusState ??= {})
+}
