@@ -20,8 +20,8 @@ import { availableParallelism } from 'node:os'
 export { FlagError } from './flag-kit.js'
 
 export type LogFormat = 'json' | 'pretty'
-export type LockerKind = 'memory' | 'file' | 'redis' | 'etcd'
-const LOCKERS = ['memory', 'file', 'redis', 'etcd'] as const satisfies readonly LockerKind[]
+export type LockerKind = 'memory' | 'file' | 'redis' | 'etcd' | 'dynamodb'
+const LOCKERS = ['memory', 'file', 'redis', 'etcd', 'dynamodb'] as const satisfies readonly LockerKind[]
 export type TlsMode = 'tls13' | 'tls12' | 'tls12-strong'
 const TLS_MODES = ['tls13', 'tls12', 'tls12-strong'] as const satisfies readonly TlsMode[]
 const LOG_LEVELS = ['fatal', 'error', 'warn', 'info', 'debug', 'trace', 'silent'] as const
@@ -97,6 +97,8 @@ AWS_SESSION_TOKEN, AWS_REGION, AWS_PROFILE …); without AWS_REGION a custom end
   gcs: `Google Cloud Storage (instead of files in --upload-dir, which then holds only lock files; see
 docs/stores/gcs.md). Credentials come the usual Google way: GOOGLE_APPLICATION_CREDENTIALS, gcloud's
 application default credentials, or the metadata server on Google Cloud.`,
+  azure: `Azure Blob Storage (instead of files in --upload-dir, which then holds only lock files; see
+docs/stores/azure.md). Credentials as tusd reads them: AZURE_STORAGE_ACCOUNT and AZURE_STORAGE_KEY.`,
   hooks: 'Hooks, as tusd sends them (one transport at a time; see docs/hooks.md):'
 } as const
 
@@ -201,6 +203,8 @@ export const FLAGS = {
     read: checkedRedisUrl,
     shown: DEFAULT_REDIS_URL
   }),
+  'dynamodb-table': flag({ to: 'dynamodbTable', section: 'main', arg: 'NAME', help: 'DynamoDB table for --locker dynamodb (see docs/locks.md; region and credentials from the AWS environment)', read: text(), shown: 'tus-locks' }),
+  'dynamodb-endpoint': flag({ to: 'dynamodbEndpoint', section: 'main', arg: 'URL', help: 'a DynamoDB-compatible endpoint instead of AWS, e.g. http://127.0.0.1:8000', read: httpUrl() }),
   'etcd-url': flag({ to: 'etcdUrl', section: 'main', arg: 'URL[,URL…]', help: 'etcd for --locker etcd: client URLs', read: text(), shown: DEFAULT_ETCD_URL }),
   help: flag({ to: 'help', section: 'main', short: 'h', help: 'show this help', read: toggle }),
   version: flag({ to: 'version', section: 'main', short: 'v', help: 'print the version', read: toggle }),
@@ -238,6 +242,14 @@ export const FLAGS = {
     arg: 'URL',
     help: 'a GCS JSON API emulator instead of Google, e.g. http://127.0.0.1:4443;\nno credentials are sent to it',
     read: httpUrl()
+  }),
+
+  'azure-storage': flag({ to: 'azure.container', section: 'azure', arg: 'CONTAINER', help: 'store uploads in this container (created if missing)', read: text() }),
+  'azure-endpoint': flag({ to: 'azure.endpoint', section: 'azure', arg: 'URL', help: 'the blob service URL, e.g. Azurite\'s http://127.0.0.1:10000/devstoreaccount1', read: httpUrl() }),
+  'azure-object-prefix': flag({ to: 'azure.objectPrefix', section: 'azure', arg: 'PREFIX', help: 'put every blob name under PREFIX, e.g. uploads/', read: text(''), shown: 'none' }),
+  'azure-blob-access-tier': flag({ to: 'azure.accessTier', section: 'azure', arg: 'TIER', help: 'access tier of upload blobs: hot, cool, cold or archive (default: the account\'s)', read: oneOf(['hot', 'cool', 'cold', 'archive']) }),
+  'azure-container-access-type': flag({
+    to: 'azure.containerAccessType', section: 'azure', arg: 'TYPE', help: 'public access of a container created here: private, blob or container', read: oneOf(['private', 'blob', 'container'], 'private')
   }),
 
   'hooks-http': flag({ to: 'hooks.http', section: 'hooks', arg: 'URL', help: 'POST every hook event as JSON to URL', read: httpUrl() }),
@@ -284,11 +296,13 @@ type Parsed = ConfigOf<typeof FLAGS>
 export type S3Flags = Parsed['s3'] & { bucket: string }
 /** `--gcs-*`: the GCS store. Credentials come the usual Google way (ADC), none with `endpoint`. */
 export type GcsFlags = Parsed['gcs'] & { bucket: string }
+/** `--azure-*`: the Azure store. Credentials from `AZURE_STORAGE_ACCOUNT` / `AZURE_STORAGE_KEY`. */
+export type AzureFlags = Parsed['azure'] & { container: string }
 /** tusd-compatible hook flags (`--hooks-*`). */
 export type HookFlags = Parsed['hooks']
 
 /** The command's configuration: one value per flag, checked together. */
-export type CliConfig = Omit<Parsed, 'help' | 'version' | 'locker' | 'etcdUrl' | 'redisUrl' | 's3' | 'gcs'> & {
+export type CliConfig = Omit<Parsed, 'help' | 'version' | 'locker' | 'etcdUrl' | 'redisUrl' | 's3' | 'gcs' | 'azure'> & {
   /** Which locker serialises requests per upload. */
   locker: LockerKind
   redisUrl: string
@@ -297,6 +311,8 @@ export type CliConfig = Omit<Parsed, 'help' | 'version' | 'locker' | 'etcdUrl' |
   s3: S3Flags | undefined
   /** Store uploads in Google Cloud Storage instead of `uploadDir` (`--gcs-bucket`). */
   gcs: GcsFlags | undefined
+  /** Store uploads in Azure Blob Storage instead of `uploadDir` (`--azure-storage`). */
+  azure: AzureFlags | undefined
 }
 
 export const HELP = formatHelp(FLAGS, `Usage: fastify-tus [flags]
@@ -304,7 +320,7 @@ export const HELP = formatHelp(FLAGS, `Usage: fastify-tus [flags]
 A tus resumable upload server (tus 1.0.0) on Fastify.`, SECTIONS, 'Durations are seconds, or a number with ms, s, m or h.')
 
 export function parseFlags (argv: string[]): CliConfig | 'help' | 'version' {
-  const { help, version, locker, etcdUrl, redisUrl, s3, gcs, ...values } = readFlags(FLAGS, argv)
+  const { help, version, locker, etcdUrl, redisUrl, s3, gcs, azure, ...values } = readFlags(FLAGS, argv)
   if (help) return 'help'
   if (version) return 'version'
 
@@ -325,7 +341,8 @@ export function parseFlags (argv: string[]): CliConfig | 'help' | 'version' {
     basePath,
     ...lockerConfig(locker, redisUrl, etcdUrl),
     s3: s3Config(s3),
-    gcs: gcsConfig(gcs, s3.bucket)
+    gcs: gcsConfig(gcs, s3.bucket),
+    azure: azureConfig(azure, s3.bucket, gcs.bucket)
   }
 }
 
@@ -395,6 +412,21 @@ function gcsConfig (gcs: Parsed['gcs'], s3Bucket: string | undefined): GcsFlags 
     throw new FlagError(`--gcs-bucket must be a bucket name (lowercase letters, digits, -, _ and .), got "${bucket}"`)
   }
   return { ...gcs, bucket, endpoint: gcs.endpoint?.replace(/\/+$/, '') }
+}
+
+/** Azure container names: 3-63 lowercase letters, digits and single hyphens. */
+const AZURE_CONTAINER = /^(?=.{3,63}$)[a-z0-9]+(?:-[a-z0-9]+)*$/
+
+function azureConfig (azure: Parsed['azure'], s3Bucket: string | undefined, gcsBucket: string | undefined): AzureFlags | undefined {
+  const { container } = azure
+  if (container === undefined) {
+    const stray = Object.entries(azure).find(([key, value]) => value !== undefined && value !== '' && !(key === 'containerAccessType' && value === 'private'))
+    if (stray !== undefined) throw new FlagError(`--azure-${kebab(stray[0] === 'accessTier' ? 'blobAccessTier' : stray[0])} needs --azure-storage`)
+    return undefined
+  }
+  if (s3Bucket !== undefined || gcsBucket !== undefined) throw new FlagError('--azure-storage cannot be combined with --s3-bucket or --gcs-bucket: choose one store')
+  if (!AZURE_CONTAINER.test(container)) throw new FlagError(`--azure-storage must be a container name (3-63 lowercase letters, digits and hyphens), got "${container}"`)
+  return { ...azure, container, endpoint: azure.endpoint?.replace(/\/+$/, '') }
 }
 
 /** `objectPrefix` → `object-prefix`, for messages about a group's flags. */

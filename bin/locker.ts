@@ -38,6 +38,22 @@ export async function createLocker (config: CliConfig, directory: string, log: F
       const locker = new module.EtcdLocker({ etcd: config.etcdUrls })
       return { locker, close: async () => await locker.close() }
     }
+    case 'dynamodb': {
+      const module = await load(async () => await import('../locks/dynamodb.js'), '--locker dynamodb needs the @aws-sdk/client-dynamodb package: npm install @aws-sdk/client-dynamodb')
+      const endpoint = config.dynamodbEndpoint
+      const locker = new module.DynamoLocker({
+        table: config.dynamodbTable,
+        // a local endpoint (dynalite, DynamoDB Local) cares little about the region, but the SDK needs one
+        client: endpoint === undefined ? {} : { endpoint, region: process.env.AWS_REGION ?? 'us-east-1' }
+      })
+      // not fatal: the table may come up after the server; until then requests answer 503
+      try {
+        await locker.ready()
+      } catch (err) {
+        log.warn({ err, table: config.dynamodbTable ?? 'tus-locks' }, 'tus dynamodb locker cannot reach its table yet; requests get 503 until it can')
+      }
+      return { locker, close: async () => await locker.close() }
+    }
   }
 }
 

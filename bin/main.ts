@@ -122,9 +122,11 @@ const LISTEN_ERRORS: Readonly<Record<string, string>> = {
 
 /** What the command prints once it listens. */
 function listeningLines (config: CliConfig, address: string): string {
-  const where = config.gcs !== undefined
-    ? `gs://${config.gcs.bucket}/${config.gcs.objectPrefix}`
-    : config.s3 === undefined ? config.uploadDir : `s3://${config.s3.bucket}/${config.s3.objectPrefix}`
+  const where = config.azure !== undefined
+    ? `azure container ${config.azure.container}/${config.azure.objectPrefix}`
+    : config.gcs !== undefined
+      ? `gs://${config.gcs.bucket}/${config.gcs.objectPrefix}`
+      : config.s3 === undefined ? config.uploadDir : `s3://${config.s3.bucket}/${config.s3.objectPrefix}`
   // a unix socket has no URL: its path, then the collection's path
   const collection = config.unixSock === undefined ? `${address}${config.basePath}` : `${address} at ${config.basePath}`
   const workers = config.workers > 1 ? `, ${config.workers} workers` : ''

@@ -34,7 +34,7 @@ export async function buildServer (config: CliConfig): Promise<FastifyInstance> 
   const app = Fastify(options) as unknown as FastifyInstance
   prepareServer(app)
   const directory = resolve(config.uploadDir)
-  const storage = await createStore(config.s3, directory, config.gcs, { directoryMode: config.dirPerms, fileMode: config.filePerms })
+  const storage = await createStore(config.s3, directory, config.gcs, { directoryMode: config.dirPerms, fileMode: config.filePerms }, config.azure)
   app.addHook('onClose', storage.close)
   const { locker, close } = await createLocker(config, directory, app.log)
   app.addHook('onClose', close)

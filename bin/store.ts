@@ -7,7 +7,7 @@
 import { join } from 'node:path'
 import { FileStore } from '../stores/file.js'
 import type { DataStore } from '../stores/store.js'
-import { FlagError, type GcsFlags, type S3Flags } from './flags.js'
+import { FlagError, type AzureFlags, type GcsFlags, type S3Flags } from './flags.js'
 
 export interface CommandStore {
   store: DataStore
@@ -18,7 +18,8 @@ export interface CommandStore {
   storage: (id: string) => Record<string, string>
 }
 
-export async function createStore (s3: S3Flags | undefined, directory: string, gcs?: GcsFlags, modes?: { directoryMode: number, fileMode: number }): Promise<CommandStore> {
+export async function createStore (s3: S3Flags | undefined, directory: string, gcs?: GcsFlags, modes?: { directoryMode: number, fileMode: number }, azure?: AzureFlags): Promise<CommandStore> {
+  if (azure !== undefined) return await createAzureStore(azure)
   if (gcs !== undefined) {
     if (s3 !== undefined) throw new FlagError('--gcs-bucket and --s3-bucket cannot both be given: choose one store')
     return await createGcsStore(gcs)
@@ -105,4 +106,38 @@ const S3_OPTION_FLAGS: Readonly<Record<string, string>> = {
 
 function s3FlagMessage (message: string): string {
   return message.replace(/^S3Store: /, 'S3: ').replace(/"(\w+)"/g, (quoted, name: string) => S3_OPTION_FLAGS[name] ?? quoted)
+}
+
+const ACCESS_TIERS = { hot: 'Hot', cool: 'Cool', cold: 'Cold', archive: 'Archive' } as const
+
+async function createAzureStore (azure: AzureFlags): Promise<CommandStore> {
+  let module: typeof import('../stores/azure.js')
+  try {
+    module = await import('../stores/azure.js')
+  } catch (err) {
+    if ((err as NodeJS.ErrnoException).code !== 'ERR_MODULE_NOT_FOUND') throw err
+    throw new FlagError('--azure-storage needs the @azure/storage-blob package: npm install @azure/storage-blob')
+  }
+  let store
+  try {
+    store = new module.AzureStore({
+      container: azure.container,
+      endpoint: azure.endpoint,
+      objectPrefix: azure.objectPrefix,
+      accessTier: azure.accessTier === undefined ? undefined : ACCESS_TIERS[azure.accessTier],
+      // as tusd: the container is created when missing, with the access type asked for
+      createContainer: azure.containerAccessType
+    })
+  } catch (err) {
+    // no account or key in the environment, a bad endpoint
+    if (err instanceof TypeError || err instanceof RangeError) throw new FlagError(err.message.replace(/^AzureStore: /, 'Azure: '))
+    throw err
+  }
+  return {
+    store,
+    close: async () => {},
+    maxSize: undefined,
+    // tusd's azurestore reports Type, Container and Key (the blob name)
+    storage: (id) => ({ Type: 'azurestore', Container: azure.container, Key: `${azure.objectPrefix}${id}` })
+  }
 }
