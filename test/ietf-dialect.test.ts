@@ -323,6 +323,30 @@ t.test('an append past the length never completes the upload; 8 invalidates it',
   }
 })
 
+t.test('8: a creation whose chunked body goes past its Upload-Length invalidates the upload; 7 keeps it incomplete', async (t) => {
+  const { Readable } = await import('node:stream')
+  for (const version of ['7', '8']) {
+    const { app } = await buildApp(t)
+    const created: string[] = []
+    app.tus.on('upload-created', ({ upload }) => { created.push(upload.id) })
+    const IV = { 'upload-draft-interop-version': version }
+    const over = await app.inject({
+      method: 'POST', url: '/files/', headers: { ...IV, 'upload-complete': '?0', 'upload-length': '3', 'transfer-encoding': 'chunked' }, payload: Readable.from([Buffer.from('ab'), Buffer.from('cd')])
+    })
+    t.equal(over.statusCode, 400, `${version}: refused`)
+    const id = created[0] as string
+    const head = await app.inject({ method: 'HEAD', url: `/files/${id}`, headers: IV })
+    if (version === '8') {
+      t.equal(over.json().code, 'ERR_UPLOAD_INVALIDATED')
+      t.equal(over.headers.location, undefined, 'no URL for an upload that is gone')
+      t.equal(head.statusCode, 404, '8: the invalid upload is gone')
+    } else {
+      t.equal(over.json().code, 'ERR_INCONSISTENT_UPLOAD_LENGTH')
+      t.equal(head.headers['upload-complete'], '?0', `${version}: still incomplete`)
+    }
+  }
+})
+
 t.test('3 to 6: a successful append that does not complete the upload is a 201', async (t) => {
   const { app } = await buildApp(t)
   for (const version of [3, 4, 5, 6, 7, 8]) {

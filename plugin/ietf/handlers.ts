@@ -127,7 +127,18 @@ export const draftCreate: DraftHandler = async (tus, request, reply, rules) => {
     if (announced) sendInformational(request, reply, RESUMPTION_STATUS, RESUMPTION_REASON, interim)
     if (withBody) {
       const progress = progressReporter(tus, request, reply, rules)
-      const received = await settleLength(tus, created, await receiveDraft(tus, request, session, created, progress), completes)
+      let received: Settled
+      try {
+        received = await settleLength(tus, created, await receiveDraft(tus, request, session, created, progress), completes)
+      } catch (err) {
+        if (rules.invalidateOnOverrun && isOverrun(request, err as Error)) throw await invalidate(tus, request, created)
+        throw err
+      }
+      // 8: a creation whose (chunked) body goes past its Upload-Length leaves an invalid upload, as an append does
+      if (rules.invalidateOnOverrun && isOverrun(request, received.error)) {
+        reply.removeHeader('Location')
+        throw await invalidate(tus, request, created)
+      }
       if (received.reason === 'stopped') {
         reply.removeHeader('Location')
         throw received.error
