@@ -116,7 +116,7 @@ export async function runPreCreate (registry: HookRegistry, request: FastifyRequ
     if (result.metadata !== undefined) draft = withMetadata(draft, mergeMetadata(draft.metadata, result.metadata))
     if (result.maxSize !== undefined) {
       if (!Number.isSafeInteger(result.maxSize) || result.maxSize < 0) {
-        throw new TypeError(`preCreate returned an invalid maxSize ${String(result.maxSize)}`)
+        throw new errors.InvalidHook(`preCreate returned an invalid maxSize ${String(result.maxSize)}`)
       }
       maxSize = Math.min(result.maxSize, maxSize ?? Number.POSITIVE_INFINITY)
     }
@@ -145,7 +145,7 @@ export function mergeMetadata (base: Metadata, changes: Record<string, string | 
     } else if (typeof value === 'string') {
       merged[key] = value
     } else {
-      throw new TypeError(`preCreate returned a non-string metadata value for "${key}"`)
+      throw new errors.InvalidHook(`preCreate returned a non-string metadata value for "${key}"`)
     }
   }
   return merged

@@ -5,7 +5,7 @@
  */
 import type { FastifyBaseLogger } from 'fastify'
 import { LockTimeout, LockUnavailable } from '../locks/locker.js'
-import { OffsetMismatch, StoreFull, UnsafeFile, UploadExists, UploadNotFound, hasErrorCode } from '../stores/store.js'
+import { OffsetMismatch, StoreFull, StoreLimitExceeded, UnsafeFile, UploadChanged, UploadCorrupt, UploadExists, UploadNotFound, hasErrorCode } from '../stores/store.js'
 import * as errors from './errors.js'
 
 /** An error meant for the client: it carries a 4xx/5xx `statusCode` (Fastify's convention). */
@@ -34,6 +34,23 @@ export function toHttpError (err: unknown, log: FastifyBaseLogger): Error {
     // the store's cause (ENOSPC, a quota) is for the operator only
     log.error({ err }, 'tus store is full')
     return new StoreFull()
+  }
+  if (err instanceof UploadChanged || hasErrorCode(err, 'ERR_UPLOAD_CHANGED')) {
+    log.warn({ err }, 'tus upload changed while a request was served')
+    return new UploadChanged()
+  }
+  if (err instanceof StoreLimitExceeded || hasErrorCode(err, 'ERR_STORE_LIMIT_EXCEEDED')) {
+    log.warn({ err }, 'tus upload would pass a limit of the storage service')
+    return new StoreLimitExceeded()
+  }
+  if (err instanceof UploadCorrupt || hasErrorCode(err, 'ERR_UPLOAD_CORRUPT')) {
+    log.error({ err }, 'tus store found an upload it did not write')
+    return new errors.InternalError({ cause: err })
+  }
+  if (err instanceof errors.InvalidHook) {
+    // a hook or generateId returned something unusable: the server's bug, told to its log only
+    log.error({ err }, 'tus hook returned an invalid result')
+    return new errors.InternalError({ cause: err })
   }
   if (err instanceof UnsafeFile) {
     log.error({ err }, 'tus upload file is a link or not a regular file: not followed')

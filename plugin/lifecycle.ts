@@ -14,6 +14,7 @@ import {
 } from '../stores/store.js'
 import { contentLength } from './checks.js'
 import * as errors from './errors.js'
+import { logUpload } from './request-state.js'
 import { runPreCreate, type UploadDraft } from './hooks.js'
 import { receive, type Received } from './receive.js'
 import type { Runtime } from './runtime.js'
@@ -42,7 +43,7 @@ export interface NewUploadRequest {
  * PATCH would, instead of writing beside it. Only a creation nobody can learn of before the
  * response goes without: a random id, no body, no 104 and no postCreate hook or event listener.
  */
-export async function createUpload<T> (tus: Runtime, request: FastifyRequest, creation: NewUploadRequest, work: (info: UploadInfo, session: UploadSession) => Promise<T>): Promise<T> {
+export async function createUpload<T> (tus: Runtime, request: FastifyRequest, reply: FastifyReply, creation: NewUploadRequest, work: (info: UploadInfo, session: UploadSession) => Promise<T>): Promise<T> {
   const { concat, size, withBody, metadata, binaryMetadata } = creation
   if (withBody && tus.closing) throw new errors.ServerShutdown()
 
@@ -54,8 +55,9 @@ export async function createUpload<T> (tus: Runtime, request: FastifyRequest, cr
   let hookLimit: number | undefined
   if (tus.hooks.has('preCreate')) {
     ({ draft, maxSize: hookLimit } = await runPreCreate(tus.hooks, request, draft))
-    if (!UPLOAD_ID.test(draft.id)) throw new Error(`preCreate returned an invalid upload id ${JSON.stringify(draft.id)}`)
+    if (!UPLOAD_ID.test(draft.id)) throw new errors.InvalidHook(`preCreate returned an invalid upload id ${JSON.stringify(draft.id)}`)
   }
+  logUpload(request, reply, draft.id)
   const limit = tus.sizeLimit({ maxSize: hookLimit })
   if (size !== undefined && size > limit) throw new errors.MaxSizeExceeded(limit)
   const declared = contentLength(request)
@@ -65,7 +67,7 @@ export async function createUpload<T> (tus: Runtime, request: FastifyRequest, cr
   if (hookLimit !== undefined) upload.maxSize = hookLimit
   const make = async (session: UploadSession): Promise<T> => {
     let info = await tus.store.create(upload)
-    request.log.info({ event: 'tus.upload.created', uploadId: info.id, size, metadataKeys: Object.keys(info.metadata), concat: concat?.kind }, 'tus upload created')
+    request.log.info({ event: 'tus.upload.created', size, metadataKeys: Object.keys(info.metadata), concat: concat?.kind }, 'tus upload created')
     if (concat?.kind === 'final' && canConcat(tus.store)) {
       await tus.store.concat(info.id, concat.parts)
       info = { ...info, offset: info.size ?? 0 }
@@ -97,7 +99,7 @@ async function newId (tus: Runtime, request: FastifyRequest): Promise<string> {
   if (tus.options.generateId === undefined) return randomUUID().replaceAll('-', '')
   const id = await tus.options.generateId(request)
   if (typeof id !== 'string' || !UPLOAD_ID.test(id)) {
-    throw new Error(`generateId returned an invalid upload id ${JSON.stringify(id)}: use 1-100 characters of [A-Za-z0-9_-]`)
+    throw new errors.InvalidHook(`generateId returned an invalid upload id ${JSON.stringify(id)}: use 1-100 characters of [A-Za-z0-9_-]`)
   }
   return id
 }
@@ -191,7 +193,7 @@ export async function terminate (tus: Runtime, request: FastifyRequest, id: stri
     await store.remove(id)
     return info
   })
-  request.log.info({ event: 'tus.upload.terminated', uploadId: id, offset: upload.offset, reason: 'deleted' }, 'tus upload terminated')
+  request.log.info({ event: 'tus.upload.terminated', offset: upload.offset, reason: 'deleted' }, 'tus upload terminated')
   tus.emit('upload-terminated', { request, upload })
   await tus.notify(request, 'postTerminate', upload)
   return upload

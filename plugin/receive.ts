@@ -64,9 +64,9 @@ export async function receive (tus: Runtime, request: FastifyRequest, session: U
   const reason = await body.ended
   const ms = performance.now() - started
   const offset = info.offset + bytes
-  request.log.debug({ event: 'tus.chunk.written', uploadId: info.id, bytes, offset, durationMs: Math.round(ms), reason }, 'tus chunk written')
+  request.log.debug({ event: 'tus.chunk.written', bytes, offset, durationMs: Math.round(ms), reason }, 'tus chunk written')
   if (reason !== 'complete') {
-    request.log.info({ event: 'tus.upload.interrupted', uploadId: info.id, reason, bytes, offset }, 'tus upload interrupted')
+    request.log.info({ event: 'tus.upload.interrupted', reason, bytes, offset }, 'tus upload interrupted')
   }
   if (tus.listenerCount('chunk-written') > 0) tus.emit('chunk-written', { request, upload: { ...info, offset }, bytes, ms, reason })
   if (reason === 'stopped') {
@@ -80,17 +80,17 @@ export async function receive (tus: Runtime, request: FastifyRequest, session: U
 async function terminateStopped (tus: Runtime, request: FastifyRequest, upload: UploadInfo): Promise<void> {
   const store = tus.store
   if (!canTerminate(store)) {
-    request.log.info({ event: 'tus.upload.stopped', uploadId: upload.id, terminated: false }, 'tus upload stopped by a hook (the store cannot remove it)')
+    request.log.info({ event: 'tus.upload.stopped', terminated: false }, 'tus upload stopped by a hook (the store cannot remove it)')
     return
   }
   try {
     await store.remove(upload.id)
   } catch (err) {
     // the client is told the upload stopped either way
-    request.log.error({ err, uploadId: upload.id }, 'tus could not remove a stopped upload')
+    request.log.error({ err }, 'tus could not remove a stopped upload')
     return
   }
-  request.log.info({ event: 'tus.upload.terminated', uploadId: upload.id, reason: 'stopped' }, 'tus upload stopped by a hook and terminated')
+  request.log.info({ event: 'tus.upload.terminated', reason: 'stopped' }, 'tus upload stopped by a hook and terminated')
   tus.emit('upload-terminated', { request, upload })
   await tus.notify(request, 'postTerminate', upload)
 }

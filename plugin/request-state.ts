@@ -2,6 +2,7 @@
  * What the plugin keeps about one request, in one place: the `tusState` request decoration of the
  * routes' scope (null until a step needs it, so a request that needs none costs nothing).
  */
+import type { FastifyReply, FastifyRequest } from 'fastify'
 import type { UploadInfo } from '../stores/store.js'
 import type { UploadSession } from './sessions.js'
 
@@ -16,6 +17,8 @@ export interface TusRequestState {
   notRouted?: boolean
   /** The draft's overrun error (a body past the length), told apart from other inconsistent lengths. */
   overrun?: Error
+  /** The draft's mismatched offsets, for the problem body of its 409. */
+  offsets?: { expected: number, provided: number }
 }
 
 declare module 'fastify' {
@@ -28,4 +31,15 @@ declare module 'fastify' {
 /** The request's state, made on first use. */
 export function stateOf (request: { tusState: TusRequestState | null }): TusRequestState {
   return (request.tusState ??= {})
+}
+
+/**
+ * From here on the request's log lines carry the upload's id (`uploadId`), bound once in a child
+ * logger (about a microsecond) rather than repeated in each line. The reply gets the same logger,
+ * so Fastify's own lines for the request ("request completed", errors) carry it too.
+ */
+export function logUpload (request: FastifyRequest, reply: FastifyReply, uploadId: string): void {
+  const log = request.log.child({ uploadId })
+  request.log = log
+  reply.log = log
 }

@@ -18,7 +18,8 @@ import { toHttpError } from './http-errors.js'
 import { draftAppend, draftCreate, draftDelete, draftHead, draftOptions, type DraftHandler } from './ietf/handlers.js'
 import { sendProblem } from './ietf/problem.js'
 import { detectDraft, draftRules } from './ietf/versions.js'
-import { stateOf } from './request-state.js'
+import { logUpload, stateOf } from './request-state.js'
+import { UPLOAD_ID } from '../stores/ids.js'
 import type { Runtime } from './runtime.js'
 
 type Handler = (tus: Runtime, request: FastifyRequest, reply: FastifyReply) => Promise<void>
@@ -84,6 +85,14 @@ export async function routes (instance: FastifyInstance, { runtime: tus }: Route
   const enabled = tus.options.ietfDraft
 
   const dispatch = (table: Table, draftTable: DraftTable) => async (request: FastifyRequest, reply: FastifyReply) => {
+    if (table === upload) {
+      const id = (request.params as { id?: string }).id
+      if (id !== undefined && UPLOAD_ID.test(id)) logUpload(request, reply, id)
+    }
+    return await route(table, draftTable, request, reply)
+  }
+
+  const route = async (table: Table, draftTable: DraftTable, request: FastifyRequest, reply: FastifyReply): Promise<FastifyReply> => {
     const override = header(request.headers, 'x-http-method-override')?.trim().toUpperCase()
     const method = override ?? request.method
     const rules = detectDraft(request, enabled)

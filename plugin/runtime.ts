@@ -119,7 +119,7 @@ export class Runtime {
       if (result.body !== undefined) body = result.body
     }
     stateOf(request).completed = upload
-    request.log.info({ event: 'tus.upload.finished', uploadId: upload.id, size: upload.size }, 'tus upload finished')
+    request.log.info({ event: 'tus.upload.finished', size: upload.size }, 'tus upload finished')
     return body
   }
 
@@ -138,7 +138,7 @@ export class Runtime {
     for (const fn of this.hooks.list('onUploadProgress')) {
       Promise.resolve()
         .then(async () => { await fn(request, current, progress) })
-        .catch((err: unknown) => request.log.error({ err, uploadId: upload.id, hook: 'onUploadProgress' }, 'tus hook failed'))
+        .catch((err: unknown) => request.log.error({ err, hook: 'onUploadProgress' }, 'tus hook failed'))
     }
   }
 
@@ -158,7 +158,7 @@ export class Runtime {
       try {
         await fn(request, upload)
       } catch (err) {
-        request.log.error({ err, uploadId: upload.id, hook: name }, 'tus hook failed')
+        request.log.error({ err, hook: name }, 'tus hook failed')
       }
     }
   }

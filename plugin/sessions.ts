@@ -66,7 +66,7 @@ export class Sessions {
   async withLock<T> (request: FastifyRequest, id: string, work: (session: UploadSession) => Promise<T>, shared = false): Promise<T> {
     const session = new UploadSession()
     const lock = await this.#acquire(request, id, shared, (reason) => {
-      request.log.info({ event: 'tus.lock.release-requested', uploadId: id, reason }, 'tus upload lock release requested')
+      request.log.info({ event: 'tus.lock.release-requested', reason }, 'tus upload lock release requested')
       session.stop(reason === 'lost' ? 'lost' : 'interrupted')
     })
     const metrics = this.#options.metrics
@@ -74,7 +74,7 @@ export class Sessions {
     try {
       return await this.withSession(request, work, session)
     } finally {
-      await lock.unlock().catch((err: unknown) => request.log.warn({ err, uploadId: id }, 'tus unlock failed'))
+      await lock.unlock().catch((err: unknown) => request.log.warn({ err }, 'tus unlock failed'))
       metrics?.locksHeld.dec()
     }
   }
@@ -137,7 +137,7 @@ export class Sessions {
     } finally {
       clearTimeout(timer)
       socket?.off('close', onClose)
-      if (!acquired && timedOut) request.log.info({ event: 'tus.lock.timeout', uploadId: id, timeoutMs: acquireLockTimeout }, 'tus upload lock wait timed out')
+      if (!acquired && timedOut) request.log.info({ event: 'tus.lock.timeout', timeoutMs: acquireLockTimeout }, 'tus upload lock wait timed out')
       if (started > 0) events.emit('lock-wait', { request, id, ms: performance.now() - started, timedOut: timedOut && !acquired, acquired })
     }
   }

@@ -19,7 +19,7 @@ import { MAX_BLOCKS, blockId, blockSizeAt, cutIntoBlocks } from './azure-blocks.
 import { servedAs } from './content-type.js'
 import { uploadIdOf } from './gcs-layout.js'
 import { UPLOAD_ID as SAFE_ID } from './ids.js'
-import { OffsetMismatch, UploadExists, UploadNotFound, isComplete } from './store.js'
+import { OffsetMismatch, StoreLimitExceeded, UploadChanged, UploadCorrupt, UploadExists, UploadNotFound, isComplete } from './store.js'
 import type {
   ByteRange, Chunk, Concat, Concatenates, DataStore, DefersLength, Expires, Metadata, NewUpload, Serves,
   Terminates, UploadInfo
@@ -163,7 +163,7 @@ export class AzureStore implements DataStore, Terminates, Concatenates, DefersLe
     const deferred = chunk.beforeCommit !== undefined
     let pending = 0
     const { failure } = await cutIntoBlocks(chunk.body, () => blockSizeAt(ids.length + staged.length, this.blockSize, this.maxBlockSize), async (block) => {
-      if (ids.length + staged.length >= MAX_BLOCKS) throw new Error(`AzureStore: upload ${id} has reached Azure's limit of ${MAX_BLOCKS} blocks`)
+      if (ids.length + staged.length >= MAX_BLOCKS) throw new StoreLimitExceeded(`AzureStore: upload ${id} has reached Azure's limit of ${MAX_BLOCKS} blocks`)
       const name = blockId(offset + pending)
       await data.stageBlock(name, block, block.length, { abortSignal: chunk.signal })
       staged.push(name)
@@ -187,7 +187,7 @@ export class AzureStore implements DataStore, Terminates, Concatenates, DefersLe
     const state = await this.#state(id)
     if (state.info.size !== undefined) {
       if (state.info.size === size) return
-      throw new Error(`upload ${id} already has a length`)
+      throw new UploadChanged(`upload ${id} already has a length`)
     }
     if (state.offset > size) throw new RangeError(`upload ${id} already has ${state.offset} bytes`)
     const info: InfoBlob = { ...state.info, size }
@@ -198,14 +198,14 @@ export class AzureStore implements DataStore, Terminates, Concatenates, DefersLe
         conditions: state.infoEtag === undefined ? {} : { ifMatch: state.infoEtag }
       })
     } catch (err) {
-      if (statusOf(err) === 412) throw new Error(`upload ${id} changed while its length was declared`, { cause: err })
+      if (statusOf(err) === 412) throw new UploadChanged(`upload ${id} changed while its length was declared`, { cause: err })
       throw err
     }
   }
 
   async read (id: string, range?: ByteRange): Promise<Readable> {
     const state = await this.#state(id)
-    if (!isComplete(toUploadInfo(state.info, state.offset, new Date()))) throw new Error(`upload ${id} is not complete`)
+    if (!isComplete(toUploadInfo(state.info, state.offset, new Date()))) throw new UploadChanged(`upload ${id} is not complete`)
     if (state.offset === 0) return Readable.from([])
     const start = range?.start ?? 0
     const count = range === undefined ? undefined : range.end - range.start + 1
@@ -230,13 +230,13 @@ export class AzureStore implements DataStore, Terminates, Concatenates, DefersLe
     const sources: Array<{ key: string, size: number, etag: string | undefined }> = []
     for (const part of parts) {
       const partial = await this.#state(part)
-      if (!isComplete(toUploadInfo(partial.info, partial.offset, new Date()))) throw new Error(`partial upload ${part} is not complete`)
+      if (!isComplete(toUploadInfo(partial.info, partial.offset, new Date()))) throw new UploadChanged(`partial upload ${part} is not complete`)
       sources.push({ key: partial.key, size: partial.offset, etag: partial.blob?.etag })
     }
     const total = sources.reduce((sum, source) => sum + source.size, 0)
-    if (state.info.size !== undefined && state.info.size !== total) throw new Error(`the parts of ${id} have ${total} bytes, not ${state.info.size}`)
+    if (state.info.size !== undefined && state.info.size !== total) throw new UploadChanged(`the parts of ${id} have ${total} bytes, not ${state.info.size}`)
     if (state.offset === total && total > 0) return
-    if (state.offset !== 0) throw new Error(`upload ${id} has bytes already`)
+    if (state.offset !== 0) throw new UploadChanged(`upload ${id} has bytes already`)
     // a streamed copy through this process (Azurite has no Put Block From URL), one block in memory at a time
     const data = this.#data(state.key)
     const list: string[] = []
@@ -249,7 +249,7 @@ export class AzureStore implements DataStore, Terminates, Concatenates, DefersLe
       const body = downloaded.readableStreamBody
       if (body === undefined) throw new Error(`AzureStore: no body for ${source.key}`)
       const { failure } = await cutIntoBlocks(Readable.from(body as AsyncIterable<Buffer>), () => blockSizeAt(list.length, this.blockSize, this.maxBlockSize), async (block) => {
-        if (list.length >= MAX_BLOCKS) throw new Error(`AzureStore: upload ${id} would have more than ${MAX_BLOCKS} blocks`)
+        if (list.length >= MAX_BLOCKS) throw new StoreLimitExceeded(`AzureStore: upload ${id} would have more than ${MAX_BLOCKS} blocks`)
         const name = blockId(offset)
         await data.stageBlock(name, block, block.length)
         list.push(name)
@@ -346,12 +346,12 @@ export class AzureStore implements DataStore, Terminates, Concatenates, DefersLe
     ])
     if (described === undefined) throw new UploadNotFound(id)
     const info = JSON.parse(described.text) as InfoBlob
-    if (info.version !== 1 || info.id !== id) throw new Error(`AzureStore: ${key}.info is not the description of upload ${id}`)
+    if (info.version !== 1 || info.id !== id) throw new UploadCorrupt(`AzureStore: ${key}.info is not the description of upload ${id}`)
     const blob = properties === undefined
       ? undefined
       : { size: properties.contentLength ?? 0, etag: properties.etag, lastModified: properties.lastModified }
     const offset = blob?.size ?? 0
-    if (info.size !== undefined && offset > info.size) throw new Error(`AzureStore: ${key} has ${offset} bytes, but upload ${id} has a length of ${info.size}`)
+    if (info.size !== undefined && offset > info.size) throw new UploadCorrupt(`AzureStore: ${key} has ${offset} bytes, but upload ${id} has a length of ${info.size}`)
     return { key, info, infoEtag: described.etag, blob, offset }
   }
 }

@@ -21,7 +21,7 @@ import {
 import { GcsObjects, MAX_COMPOSE_SOURCES, statusOf, type ObjectType } from './gcs-objects.js'
 import { BodySource } from './gcs-source.js'
 import { servedAs } from './content-type.js'
-import { OffsetMismatch, UploadExists, UploadNotFound, isComplete } from './store.js'
+import { OffsetMismatch, UploadChanged, UploadCorrupt, UploadExists, UploadNotFound, isComplete } from './store.js'
 import type {
   ByteRange, Chunk, Concat, Concatenates, DataStore, DefersLength, Expires, Metadata, NewUpload, Serves,
   Terminates, UploadInfo
@@ -173,14 +173,14 @@ export class GcsStore implements DataStore, Terminates, Concatenates, DefersLeng
     const state = await this.#state(id)
     if (state.info.size !== undefined) {
       if (state.info.size === size) return
-      throw new Error(`upload ${id} already has a length`)
+      throw new UploadChanged(`upload ${id} already has a length`)
     }
     if (state.offset > size) throw new RangeError(`upload ${id} already has ${state.offset} bytes`)
     const info: InfoObject = { ...state.info, size }
     try {
       await this.#objects.write(names.info(state.key), JSON.stringify(info), JSON_TYPE, state.layout.info?.generation)
     } catch (err) {
-      if (statusOf(err) === 412) throw new Error(`upload ${id} changed while its length was declared`, { cause: err })
+      if (statusOf(err) === 412) throw new UploadChanged(`upload ${id} changed while its length was declared`, { cause: err })
       throw err
     }
     if (state.offset === size) await this.#finish({ ...state, info }, state.layout.chain)
@@ -188,7 +188,7 @@ export class GcsStore implements DataStore, Terminates, Concatenates, DefersLeng
 
   async read (id: string, range?: ByteRange): Promise<Readable> {
     const state = await this.#completed(await this.#state(id))
-    if (state.final === undefined) throw new Error(`upload ${id} is not complete`)
+    if (state.final === undefined) throw new UploadChanged(`upload ${id} is not complete`)
     if (state.final.size === 0) return Readable.from([])
     const file = this.#objects.bucket.file(state.final.name, { generation: state.final.generation })
     return file.createReadStream(range === undefined ? {} : { start: range.start, end: range.end })
@@ -208,14 +208,14 @@ export class GcsStore implements DataStore, Terminates, Concatenates, DefersLeng
     const sources: StoredObject[] = []
     for (const part of parts) {
       const partial = await this.#completed(await this.#state(part))
-      if (partial.final === undefined) throw new Error(`partial upload ${part} is not complete`)
+      if (partial.final === undefined) throw new UploadChanged(`partial upload ${part} is not complete`)
       sources.push(partial.final)
     }
     const total = sources.reduce((sum, source) => sum + source.size, 0)
-    if (state.info.size !== undefined && state.info.size !== total) throw new Error(`the parts of ${id} have ${total} bytes, not ${state.info.size}`)
+    if (state.info.size !== undefined && state.info.size !== total) throw new UploadChanged(`the parts of ${id} have ${total} bytes, not ${state.info.size}`)
     if (state.final !== undefined) {
       if (state.final.size === total) return
-      throw new Error(`upload ${id} is complete already`)
+      throw new UploadChanged(`upload ${id} is complete already`)
     }
     if (sources.length === 0) {
       await this.#objects.write(state.key, Buffer.alloc(0), servedAs(state.info.metadata), 0)
@@ -294,12 +294,12 @@ export class GcsStore implements DataStore, Terminates, Concatenates, DefersLeng
     ])
     if (text === undefined) throw new UploadNotFound(id)
     const info = JSON.parse(text) as InfoObject
-    if (info.version !== 1 || info.id !== id) throw new Error(`GcsStore: ${names.info(key)} is not the description of upload ${id}`)
+    if (info.version !== 1 || info.id !== id) throw new UploadCorrupt(`GcsStore: ${names.info(key)} is not the description of upload ${id}`)
     const layout = layoutOf(key, objects)
     let offset = layout.offset
     if (final !== undefined) {
       if (info.size !== undefined && final.size !== info.size) {
-        throw new Error(`GcsStore: ${key} has ${final.size} bytes, but upload ${id} has a length of ${info.size}`)
+        throw new UploadCorrupt(`GcsStore: ${key} has ${final.size} bytes, but upload ${id} has a length of ${info.size}`)
       }
       offset = final.size
     }

@@ -8,6 +8,7 @@
 import type { Readable } from 'node:stream'
 import type { BufferPool, PartBuffer, Payload, Slots } from './s3-buffer.js'
 import type { StoredPart } from './s3-layout.js'
+import { StoreLimitExceeded, UploadChanged } from './store.js'
 
 export interface PartWriterOptions {
   pool: BufferPool
@@ -71,7 +72,7 @@ export async function writeParts (body: Readable, options: PartWriterOptions): P
     start += part.length
     if (number > options.maxParts) {
       await part.release()
-      throw new Error(`the upload needs more than ${options.maxParts} parts`)
+      throw new StoreLimitExceeded(`the upload needs more than ${options.maxParts} parts`)
     }
     const release = await slots.acquire()
     inflight.push((async () => {
@@ -92,7 +93,7 @@ export async function writeParts (body: Readable, options: PartWriterOptions): P
   try {
     if (options.prefix !== undefined) {
       for await (const piece of options.prefix.stream) await fill(piece as Buffer)
-      if (start + (buffer?.length ?? 0) !== options.start + prefixLength) throw new Error('the leftover object changed while it was read')
+      if (start + (buffer?.length ?? 0) !== options.start + prefixLength) throw new UploadChanged('the leftover object changed while it was read')
     }
     // read to the end even past the upload's length (the plugin never sends more): a body
     // left unfinished would look interrupted to the plugin

@@ -24,7 +24,7 @@ import {
 import { servedAs } from './content-type.js'
 import { S3_DEFAULTS } from './s3-defaults.js'
 import { writeParts } from './s3-parts.js'
-import { OffsetMismatch, StoreFull, UploadExists, UploadNotFound, isComplete } from './store.js'
+import { OffsetMismatch, StoreFull, UploadChanged, UploadCorrupt, UploadExists, UploadNotFound, isComplete } from './store.js'
 import type {
   ByteRange, Chunk, Concat, Concatenates, DataStore, DefersLength, Expires, Metadata, NewUpload, Serves,
   Terminates, UploadInfo
@@ -268,7 +268,7 @@ export class S3Store implements DataStore, Terminates, Concatenates, DefersLengt
     const { info, modified } = await this.#readInfo(id)
     if (info.size !== undefined) {
       if (info.size === size) return
-      throw new Error(`upload ${id} already has a length`)
+      throw new UploadChanged(`upload ${id} already has a length`)
     }
     if (size > info.partSize * this.#maxParts) throw new RangeError(`S3Store: ${size} bytes need more than ${this.#maxParts} parts of ${info.partSize} bytes`)
     const state = await this.#state(info, modified)
@@ -283,7 +283,7 @@ export class S3Store implements DataStore, Terminates, Concatenates, DefersLengt
     if (info.completed !== true) {
       let state = await this.#state(info, modified)
       if (!state.completed && state.offset === info.size) state = await this.#finish(info, state)
-      if (!state.completed) throw new Error(`upload ${id} is not complete`)
+      if (!state.completed) throw new UploadChanged(`upload ${id} is not complete`)
     }
     return await this.#download(this.#key(id), range)
   }
@@ -314,11 +314,11 @@ export class S3Store implements DataStore, Terminates, Concatenates, DefersLengt
     const sources: Array<{ key: string, size: number }> = []
     for (const part of parts) {
       const upload = await this.get(part)
-      if (!isComplete(upload)) throw new Error(`partial upload ${part} is not complete`)
+      if (!isComplete(upload)) throw new UploadChanged(`partial upload ${part} is not complete`)
       sources.push({ key: this.#key(part), size: upload.size as number })
     }
     const total = sources.reduce((sum, source) => sum + source.size, 0)
-    if (info.size !== undefined && info.size !== total) throw new Error(`the parts of ${id} have ${total} bytes, not ${info.size}`)
+    if (info.size !== undefined && info.size !== total) throw new UploadChanged(`the parts of ${id} have ${total} bytes, not ${info.size}`)
     if (info.uploadId === undefined) return
     const plan = concatParts(sources, info.partSize)
     if (plan.length > this.#maxParts) throw new RangeError(`S3Store: concatenating ${id} needs more than ${this.#maxParts} parts`)
@@ -382,7 +382,7 @@ export class S3Store implements DataStore, Terminates, Concatenates, DefersLengt
       throw err
     }
     const info = JSON.parse(text) as InfoObject
-    if (info.version !== 1 || typeof info.id !== 'string' || typeof info.partSize !== 'number') throw new Error(`S3Store: ${infoKey} is not an upload's info object`)
+    if (info.version !== 1 || typeof info.id !== 'string' || typeof info.partSize !== 'number') throw new UploadCorrupt(`S3Store: ${infoKey} is not an upload's info object`)
     return { info, modified }
   }
 
@@ -495,7 +495,7 @@ export class S3Store implements DataStore, Terminates, Concatenates, DefersLengt
       for (const segment of segments) {
         for await (const piece of await this.#download(segment.key, segment)) await buffer.append(piece as Buffer)
       }
-      if (buffer.length !== size) throw new Error('a partial upload changed while it was concatenated')
+      if (buffer.length !== size) throw new UploadChanged('a partial upload changed while it was concatenated')
       const etag = await this.#slots.run(async () => await this.#uploadPart(key, uploadId, number, buffer.payload(), buffer.length))
       return { number, size, etag }
     } finally {

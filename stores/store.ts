@@ -188,6 +188,47 @@ export class UnsafeFile extends Error {
 }
 
 /**
+ * Raised when an upload is not in the state an operation needs because something else changed it
+ * meanwhile (another server's write, a condition the storage service refused) or it is not
+ * complete where it must be. The client may ask for the offset and try again. The message is for
+ * the operator: the plugin logs it and sends a fresh one with a generic message (409).
+ */
+export class UploadChanged extends Error {
+  readonly code = 'ERR_UPLOAD_CHANGED'
+  readonly statusCode = 409
+  constructor (detail?: string, options?: { cause?: unknown }) {
+    super(detail ?? 'The upload changed while this request was served; ask for its offset and try again', options)
+    this.name = 'UploadChanged'
+  }
+}
+
+/**
+ * Raised when an upload would go past a limit of the storage service (S3's 10,000 parts, Azure's
+ * 50,000 blocks). The plugin logs the message and sends a fresh, generic one (413).
+ */
+export class StoreLimitExceeded extends Error {
+  readonly code = 'ERR_STORE_LIMIT_EXCEEDED'
+  readonly statusCode = 413
+  constructor (detail?: string, options?: { cause?: unknown }) {
+    super(detail ?? 'The upload would go past a limit of the storage service', options)
+    this.name = 'StoreLimitExceeded'
+  }
+}
+
+/**
+ * Raised when what a store finds for an upload is not what it wrote (an info object for another
+ * upload, more bytes than the upload's length). An operator's problem: the plugin logs it and
+ * answers 500.
+ */
+export class UploadCorrupt extends Error {
+  readonly code = 'ERR_UPLOAD_CORRUPT'
+  constructor (detail: string, options?: { cause?: unknown }) {
+    super(detail, options)
+    this.name = 'UploadCorrupt'
+  }
+}
+
+/**
  * Raised when a store runs out of space (for example ENOSPC). The one class for this code: the
  * plugin logs the cause and sends a fresh one (`errors.StoreFull`, 507).
  */

@@ -116,3 +116,21 @@ t.test('an interrupted body and a lock timeout are logged', async (t) => {
   t.match(timeout, { level: 30, uploadId: id, timeoutMs: 100 })
   t.ok(lines.some((line) => line.reqId === timeout?.reqId && line.msg === 'request completed' && line.res !== undefined), 'with the request id of the 423')
 })
+
+t.test('every line of a request on an upload carries its id once, Fastify\'s own lines included', async (t) => {
+  const { app, lines, raw } = await logged(t)
+  const create = await app.inject({ method: 'POST', url: '/files/', headers: { ...TUS, 'upload-length': '5', 'content-type': OCTET }, payload: 'he' })
+  t.equal(create.statusCode, 201)
+  const path = new URL(create.headers.location as string).pathname
+  const id = path.split('/').pop() as string
+  const patch = await app.inject({ method: 'PATCH', url: path, headers: { ...TUS, 'content-type': OCTET, 'upload-offset': '1' }, payload: 'llo' })
+  t.equal(patch.statusCode, 409, 'a refused request is logged with the id too')
+  const head = await app.inject({ method: 'HEAD', url: path, headers: TUS })
+  t.equal(head.statusCode, 200)
+  const requestIds = new Set([create, patch, head].map((res) => res.headers['request-id']))
+  const mine = lines.filter((line) => line.reqId !== undefined && (line.msg === 'request completed' || line.event !== undefined))
+  t.ok(mine.filter((line) => line.msg === 'request completed').length >= 3, 'Fastify logged each response')
+  for (const line of mine) t.equal(line.uploadId, id, `${line.event ?? line.msg ?? ''} carries the upload id`)
+  t.notMatch(raw(), /"uploadId":"[^"]*"[^\n]*"uploadId"/, 'never twice in one line')
+  t.ok(requestIds.size > 0)
+})

@@ -9,7 +9,7 @@ import { join } from 'node:path'
 import { promisify } from 'node:util'
 import t from 'tap'
 import { MemoryStore } from '../stores/memory.js'
-import type { Chunk, UploadInfo } from '../stores/store.js'
+import { StoreLimitExceeded, UploadChanged, type Chunk, type UploadInfo } from '../stores/store.js'
 import { buildApp, createUpload, OCTET, TUS } from './helpers/app.js'
 import { packedConsumer, ROOT } from './helpers/consumer.js'
 import { toHttpError } from '../plugin/http-errors.js'
@@ -55,6 +55,40 @@ t.test('store errors are recognised by code as well as class', async (t) => {
   t.equal(exists.statusCode, 500)
   const timeout = toHttpError(foreign('LOCK_TIMEOUT'), app.log) as Error & { code: string }
   t.equal(timeout.code, 'ERR_LOCK_TIMEOUT')
+  const changed = toHttpError(foreign('ERR_UPLOAD_CHANGED'), app.log) as Error & { statusCode: number, code: string }
+  t.same([changed.statusCode, changed.code], [409, 'ERR_UPLOAD_CHANGED'])
+  t.notMatch(changed.message, /foreign/, 'the store\'s own text stays in the log')
+  const limit = toHttpError(foreign('ERR_STORE_LIMIT_EXCEEDED'), app.log) as Error & { statusCode: number, code: string }
+  t.same([limit.statusCode, limit.code], [413, 'ERR_STORE_LIMIT_EXCEEDED'])
+  t.notMatch(limit.message, /foreign/)
+  const corrupt = toHttpError(foreign('ERR_UPLOAD_CORRUPT'), app.log) as Error & { statusCode: number, code: string }
+  t.same([corrupt.statusCode, corrupt.code], [500, 'ERR_INTERNAL_SERVER_ERROR'])
+})
+
+t.test('a store\'s coded failures reach the client with their status and a generic message', async (t) => {
+  class Racing extends MemoryStore {
+    override async write (id: string, chunk: Chunk): Promise<number> {
+      if (id.startsWith('x')) throw new UploadChanged(`upload ${id} was written by another server`)
+      throw new StoreLimitExceeded(`upload ${id} needs more than 10000 parts`)
+    }
+  }
+  let n = 0
+  const { app } = await buildApp(t, { store: new Racing(), generateId: () => (n++ === 0 ? 'x1' : 'y1') })
+  for (const [status, code] of [[409, 'ERR_UPLOAD_CHANGED'], [413, 'ERR_STORE_LIMIT_EXCEEDED']] as const) {
+    const url = await createUpload(app)
+    const patch = await app.inject({ method: 'PATCH', url, headers: { ...TUS, 'content-type': OCTET, 'upload-offset': '0' }, payload: 'hello' })
+    t.equal(patch.statusCode, status)
+    t.match(patch.body, code)
+    t.notMatch(patch.body, /another server|10000 parts/, 'the store\'s detail is not sent')
+  }
+})
+
+t.test('a hook that returns an unusable result is a 500 whose text stays in the log', async (t) => {
+  const { app } = await buildApp(t, { hooks: { preCreate: () => ({ maxSize: -1 }) } })
+  const res = await app.inject({ method: 'POST', url: '/files/', headers: { ...TUS, 'upload-length': '5' } })
+  t.equal(res.statusCode, 500)
+  t.match(res.body, 'ERR_INTERNAL_SERVER_ERROR')
+  t.notMatch(res.body, /maxSize/)
 })
 
 t.test('examples/custom-store.ts passes the packed fastify-tus/testing suite under node:test', async (t) => {

@@ -43,7 +43,7 @@ export interface Creation {
 async function create (tus: Runtime, request: FastifyRequest, reply: FastifyReply, { concat, size, withBody }: Creation): Promise<void> {
   const binaryMetadata: Metadata = Object.create(null) as Metadata
   const metadata = parseMetadata(header(request.headers, 'upload-metadata'), binaryMetadata)
-  const { info, received } = await createUpload(tus, request, { concat, size, withBody, metadata, binaryMetadata }, async (info, session) => {
+  const { info, received } = await createUpload(tus, request, reply, { concat, size, withBody, metadata, binaryMetadata }, async (info, session) => {
     return { info, received: withBody ? await receiveChunk(tus, request, session, info) : undefined }
   })
   reply.header('Location', tus.location(request, info.id))

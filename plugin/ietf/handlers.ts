@@ -22,7 +22,6 @@ import {
   completionHeader, integerField, PARTIAL_UPLOAD, present, requestCompletes, RESUMPTION_STATUS, uploadLimit
 } from './headers.js'
 import { sendInformational } from './informational.js'
-import { mismatchedOffset } from './problem.js'
 import type { VersionRules } from './versions.js'
 import { checkOrigin } from '../urls.js'
 
@@ -119,7 +118,7 @@ export const draftCreate: DraftHandler = async (tus, request, reply, rules) => {
   const creation = { concat: undefined, size, withBody, metadata: draftMetadata(request, binaryMetadata), binaryMetadata, announced }
   // the 104 tells the client the URL while this request still holds the upload's lock: a resume
   // (HEAD, then PATCH at the offset) interrupts the body here, as it would a PATCH
-  const { info, failure } = await createUpload(tus, request, creation, async (created, session) => {
+  const { info, failure } = await createUpload(tus, request, reply, creation, async (created, session) => {
     const location = tus.location(request, created.id)
     reply.header('Location', location)
     const interim: Record<string, string> = { 'Upload-Draft-Interop-Version': String(rules.version), Location: location }
@@ -188,7 +187,7 @@ async function invalidate (tus: Runtime, request: FastifyRequest, info: UploadIn
   const store = tus.store
   if (!canTerminate(store)) return new errors.InconsistentLength(`the body goes past the upload length of ${String(info.size)}`)
   await store.remove(info.id)
-  request.log.info({ event: 'tus.upload.invalidated', uploadId: info.id }, 'tus draft upload invalidated by an append past its length')
+  request.log.info({ event: 'tus.upload.invalidated' }, 'tus draft upload invalidated by an append past its length')
   tus.emit('upload-terminated', { request, upload: info })
   await tus.notify(request, 'postTerminate', info)
   return new errors.UploadInvalidated(String(info.size))
@@ -235,7 +234,10 @@ export const draftAppend: DraftHandler = async (tus, request, reply, rules) => {
         throw new errors.UploadCompletedGone()
       }
       tus.checkNotExpired(info)
-      if (offset !== info.offset) throw mismatchedOffset(offset, info.offset)
+      if (offset !== info.offset) {
+        stateOf(request).offsets = { expected: info.offset, provided: offset }
+        throw new errors.MismatchedOffset(offset, info.offset)
+      }
       const end = completes && declared !== undefined ? offset + declared : undefined
       const known = info.size ?? length
       if (length !== undefined && info.size !== undefined && length !== info.size) throw new errors.InconsistentLength(`Upload-Length ${length} but the upload's length is ${info.size}`)

@@ -5,23 +5,11 @@
  */
 import type { FastifyReply, FastifyRequest } from 'fastify'
 import { STATUS_CODES } from 'node:http'
-import * as errors from '../errors.js'
 import { completionHeader } from './headers.js'
 import type { VersionRules } from './versions.js'
 
 export const PROBLEM_TYPES = 'https://iana.org/assignments/http-problem-types#'
 export const PROBLEM_JSON = 'application/problem+json'
-
-const kOffsets = Symbol('fastify-tus.ietf.offsets')
-
-interface Offsets { expected: number, provided: number }
-
-/** A 409 that remembers both offsets for the problem body (`expected-offset`, `provided-offset`). */
-export function mismatchedOffset (provided: number, expected: number): Error {
-  const err = new errors.MismatchedOffset(provided, expected)
-  Object.defineProperty(err, kOffsets, { value: { expected, provided } satisfies Offsets })
-  return err
-}
 
 interface HttpError extends Error {
   statusCode?: number
@@ -58,7 +46,8 @@ export function sendProblem (request: FastifyRequest, reply: FastifyReply, rules
     detail: err.message,
     code: err.code
   }
-  const offsets = (err as unknown as Record<symbol, Offsets | undefined>)[kOffsets]
+  // a 409 for a mismatched offset names both offsets (`expected-offset`, `provided-offset`)
+  const offsets = err.code === 'ERR_MISMATCHED_OFFSET' ? request.tusState?.offsets : undefined
   if (offsets !== undefined) {
     body['expected-offset'] = offsets.expected
     body['provided-offset'] = offsets.provided
