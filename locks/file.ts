@@ -160,6 +160,8 @@ export class FileLocker implements Locker {
     // someone of this process queued behind us meanwhile: they asked for the lock too
     if (place.followed()) askOnce(held)
     return {
+      // the token stays ours while the lock file does: one lease across requests
+      lease: this.#leaseTime > 0 ? token : undefined,
       unlock: async () => {
         if (done) return
         done = true

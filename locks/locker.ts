@@ -22,6 +22,13 @@ export interface LockOptions {
 export interface Lock {
   /** Releases the lock. Safe to call twice; never releases a lock someone else holds now. */
   unlock (): Promise<void>
+  /**
+   * The same value for every lock on this upload that this process takes while it keeps the lock
+   * as a lease between requests (`FileLocker`'s `leaseTime`), a new one after anyone else could
+   * have held it. While it is unchanged, nothing but this process touched the upload: stores may
+   * answer from memory (`GetOptions.lease`). Lockers without leases leave it undefined.
+   */
+  readonly lease?: string | undefined
 }
 
 export interface Locker {

@@ -162,7 +162,7 @@ export interface AppendSteps {
 export async function append (tus: Runtime, request: FastifyRequest, reply: FastifyReply, id: string, steps: AppendSteps): Promise<Outcome> {
   await tus.authorize(request, id, 'patch')
   const outcome = await tus.withLock(request, id, async (session): Promise<Outcome> => {
-    const stored = await tus.store.get(id)
+    const stored = await tus.store.get(id, { lease: session.lease })
     const wasComplete = isComplete(stored)
     const info = await steps.prepare(stored)
     if (isComplete(info)) return { info, completed: !wasComplete, error: undefined }

@@ -91,7 +91,7 @@ export class Runtime {
 
   /** An upload's state read under its lock, shared by the HEADs that wait together. */
   async readLocked (request: FastifyRequest, id: string): Promise<UploadInfo> {
-    return await this.sessions.readLocked(request, id, async (id) => await this.store.get(id))
+    return await this.sessions.readLocked(request, id, async (id, session) => await this.store.get(id, { lease: session.lease }))
   }
 
   /**

@@ -18,6 +18,8 @@ export class UploadSession {
   stopped: StopReason | undefined
   /** What the client gets when a hook stopped the upload (`Tus.stopUpload`). */
   stopError: Error | undefined
+  /** The lease of the lock this session holds (`Lock.lease`), for the store's `get`. */
+  lease: string | undefined
 
   stop (reason: StopReason): void {
     this.stopped ??= reason
@@ -69,6 +71,7 @@ export class Sessions {
       request.log.info({ event: 'tus.lock.release-requested', reason }, 'tus upload lock release requested')
       session.stop(reason === 'lost' ? 'lost' : 'interrupted')
     })
+    session.lease = lock.lease
     const metrics = this.#options.metrics
     metrics?.locksHeld.inc()
     try {
@@ -101,12 +104,12 @@ export class Sessions {
    * waits for the lock share it: the read happens after all of them arrived, so each sees the
    * upload as it is after its own arrival, and a storm of HEADs costs one lock hand-over.
    */
-  async readLocked (request: FastifyRequest, id: string, read: (id: string) => Promise<UploadInfo>): Promise<UploadInfo> {
+  async readLocked (request: FastifyRequest, id: string, read: (id: string, session: UploadSession) => Promise<UploadInfo>): Promise<UploadInfo> {
     const waiting = this.#waitingReads.get(id)
     if (waiting !== undefined) return await waiting
-    const reading: Promise<UploadInfo> = this.withLock(request, id, async () => {
+    const reading: Promise<UploadInfo> = this.withLock(request, id, async (session) => {
       if (this.#waitingReads.get(id) === reading) this.#waitingReads.delete(id)
-      return await read(id)
+      return await read(id, session)
     }, true)
     this.#waitingReads.set(id, reading)
     try {

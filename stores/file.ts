@@ -23,7 +23,7 @@ import {
   OffsetMismatch, StoreFull, UnsafeFile, UploadExists, UploadNotFound, isComplete
 } from './store.js'
 import type {
-  ByteRange, Chunk, Concat, Concatenates, DataStore, DefersLength, Expires, Metadata, NewUpload,
+  ByteRange, Chunk, Concat, Concatenates, DataStore, DefersLength, Expires, GetOptions, Metadata, NewUpload,
   Serves, Terminates, UploadInfo
 } from './store.js'
 import { isUploadId } from './ids.js'
@@ -91,9 +91,11 @@ function gatherLimit (): number {
 
 /**
  * An info file as last read or written, and the size of the data file as last seen by a `get`
- * or left by a `write` of this process (unset when not known).
+ * or left by a `write` of this process (unset when not known). `lease` is the lock lease under
+ * which a `get` last checked both files; while the caller still holds that lease nobody else can
+ * have changed them, and `get` answers from here (`updatedAt` is then the data's last change).
  */
-interface CachedInfo { stamp: string, info: InfoFile, dataSize?: number }
+interface CachedInfo { stamp: string, info: InfoFile, dataSize?: number, lease?: string, updatedAt?: Date }
 
 /** How many info files each store keeps parsed in memory. */
 const INFO_CACHE_SIZE = 10_000
@@ -160,11 +162,22 @@ export class FileStore implements DataStore, Terminates, Concatenates, DefersLen
     return toUploadInfo(info, 0, now)
   }
 
-  async get (id: string): Promise<UploadInfo> {
+  async get (id: string, options?: GetOptions): Promise<UploadInfo> {
+    const lease = options?.lease
+    const known = this.#infoCache.get(id)
+    // the caller's lock has not left this process since both files were checked: no I/O
+    if (lease !== undefined && known?.lease === lease && known.dataSize !== undefined && known.updatedAt !== undefined) {
+      return toUploadInfo(known.info, offsetOf(known.info, known.dataSize), known.updatedAt)
+    }
     const [{ info, mtime }, stats] = await Promise.all([this.#readInfo(id), this.#statData(id)])
+    const updatedAt = stats?.mtime ?? mtime
     const cached = this.#infoCache.get(id)
-    if (cached?.info === info) cached.dataSize = stats?.size ?? 0
-    return toUploadInfo(info, offsetOf(info, stats?.size ?? 0), stats?.mtime ?? mtime)
+    if (cached?.info === info) {
+      cached.dataSize = stats?.size ?? 0
+      cached.updatedAt = updatedAt
+      cached.lease = lease
+    }
+    return toUploadInfo(info, offsetOf(info, stats?.size ?? 0), updatedAt)
   }
 
   /**
@@ -207,7 +220,10 @@ export class FileStore implements DataStore, Terminates, Concatenates, DefersLen
         await this.#writeInfo(info)
       }
       const after = this.#infoCache.get(id)
-      if (after !== undefined) after.dataSize = chunk.offset + written
+      if (after !== undefined) {
+        after.dataSize = chunk.offset + written
+        after.updatedAt = new Date()
+      }
       return written
     } finally {
       await handle.close()

@@ -8,7 +8,8 @@ import { Writable } from 'node:stream'
 import t, { type Test } from 'tap'
 import tus from '../plugin/index.js'
 import { MemoryStore } from '../stores/memory.js'
-import { OCTET, TUS } from './helpers/app.js'
+import { OCTET, tempDir, TUS } from './helpers/app.js'
+import { startServer } from './helpers/cli.js'
 
 interface Line {
   level: number
@@ -133,4 +134,21 @@ t.test('every line of a request on an upload carries its id once, Fastify\'s own
   for (const line of mine) t.equal(line.uploadId, id, `${line.event ?? line.msg ?? ''} carries the upload id`)
   t.notMatch(raw(), /"uploadId":"[^"]*"[^\n]*"uploadId"/, 'never twice in one line')
   t.ok(requestIds.size > 0)
+})
+
+t.test('the command writes its JSON lines in batches: within a second when idle, and all of them at exit', async (t) => {
+  const dir = await tempDir(t)
+  const server = await startServer(t, ['--port', '0', '--upload-dir', dir])
+  const res = await fetch(`${server.url}missing1`, { method: 'HEAD', headers: TUS })
+  t.equal(res.status, 404)
+  const deadline = Date.now() + 5000
+  while (!server.output().includes('request completed') && Date.now() < deadline) await new Promise((resolve) => setTimeout(resolve, 50))
+  t.match(server.output(), /"msg":"request completed"/, 'an idle server writes what it has within about a second')
+  // requests right before a graceful stop: their lines are written before the process ends
+  for (let i = 0; i < 3; i++) {
+    const answered = await fetch(`${server.url}last${i}`, { method: 'HEAD', headers: TUS })
+    t.equal(answered.status, 404)
+  }
+  t.equal(await server.kill('SIGTERM'), 0)
+  for (let i = 0; i < 3; i++) t.match(server.output(), `"url":"/files/last${i}"`, `the line of request ${i} was written at exit`)
 })

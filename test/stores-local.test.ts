@@ -53,6 +53,37 @@ t.test('FileStore: files on disk across crashes', async (t) => {
   await t.rejects(store.create({ id: '../x', size: 1, metadata: {} }), TypeError)
 })
 
+t.test('FileStore: under the same lock lease, get answers from memory; any other lease (or none) asks the files', async (t) => {
+  const directory = await mkdtemp(join(tmpdir(), 'tus-file-store-'))
+  t.teardown(() => rm(directory, { recursive: true, force: true }))
+  const store = new FileStore({ directory })
+  const body = (text: string): Readable => Readable.from([Buffer.from(text)])
+
+  await store.create({ id: 'leased', size: 9, metadata: {} })
+  t.equal((await store.get('leased', { lease: 'L1' })).offset, 0, 'the first get under a lease checks the files')
+  t.equal(await store.write('leased', { offset: 0, body: body('abc') }), 3)
+  const written = await store.get('leased', { lease: 'L1' })
+  t.equal(written.offset, 3, 'a write under the lease is remembered')
+  // bytes nobody holding the lock may write: only a get under another lease (or none) sees them,
+  // which shows the leased get made no file-system call
+  await appendFile(join(directory, 'leased'), 'de')
+  t.equal((await store.get('leased', { lease: 'L1' })).offset, 3, 'same lease: from memory')
+  t.equal((await store.get('leased', { lease: 'L2' })).offset, 5, 'a new lease: the files are asked')
+  await appendFile(join(directory, 'leased'), 'f')
+  t.equal((await store.get('leased')).offset, 6, 'no lease: the files are asked')
+  t.equal((await store.get('leased', { lease: 'L2' })).offset, 6, 'a get without a lease ends what the lease remembered')
+
+  // a body that fails keeps what arrived (nothing here), and the lease still knows the size
+  const broken = new Readable({ read () { this.destroy(new Error('client went away')) } })
+  await store.get('leased', { lease: 'L3' })
+  t.equal(await store.write('leased', { offset: 6, body: broken }), 0)
+  t.equal((await store.get('leased', { lease: 'L3' })).offset, 6)
+
+  // removed by this process: gone, whatever the lease
+  await store.remove('leased')
+  await t.rejects(store.get('leased', { lease: 'L3' }), { name: 'UploadNotFound' })
+})
+
 t.test('FileStore: a write trusts the size its get saw, and asks the file when they disagree', async (t) => {
   const directory = await mkdtemp(join(tmpdir(), 'tus-file-store-'))
   t.teardown(() => rm(directory, { recursive: true, force: true }))

@@ -1,0 +1,55 @@
+/**
+ * Two servers on one upload directory, each with its own FileLocker (leases on, as the command
+ * runs it) and FileStore: a HEAD answered from what a lease remembers must never hide what the
+ * other server wrote. Each hand-over of the lock starts a new lease, so the files are asked again.
+ */
+import Fastify, { type FastifyInstance } from 'fastify'
+import { mkdtemp, rm } from 'node:fs/promises'
+import { tmpdir } from 'node:os'
+import { join } from 'node:path'
+import t from 'tap'
+import { FileLocker } from '../locks/file.js'
+import tus from '../plugin/index.js'
+import { FileStore } from '../stores/file.js'
+import { OCTET, TUS } from './helpers/app.js'
+
+async function server (directory: string): Promise<FastifyInstance> {
+  const app = Fastify({ logger: false })
+  const locker = new FileLocker({ directory, leaseTime: 60_000 })
+  await app.register(tus, { store: new FileStore({ directory }), locker })
+  app.addHook('onClose', async () => { await locker.close() })
+  await app.ready()
+  return app
+}
+
+t.test('leases never hide the other server\'s bytes: HEAD and PATCH alternate between two servers', async (t) => {
+  const directory = await mkdtemp(join(tmpdir(), 'tus-file-lease-'))
+  const a = await server(directory)
+  const b = await server(directory)
+  t.teardown(async () => {
+    await a.close()
+    await b.close()
+    await rm(directory, { recursive: true, force: true })
+  })
+  const rounds = 20
+  const created = await a.inject({ method: 'POST', url: '/files/', headers: { ...TUS, 'upload-length': String(rounds * 2) } })
+  t.equal(created.statusCode, 201)
+  const path = new URL(created.headers.location as string).pathname
+  const head = async (app: FastifyInstance): Promise<string | undefined> => {
+    const res = await app.inject({ method: 'HEAD', url: path, headers: TUS })
+    return res.headers['upload-offset'] as string | undefined
+  }
+  let offset = 0
+  for (let round = 0; round < rounds; round++) {
+    const [writer, other] = round % 2 === 0 ? [a, b] : [b, a]
+    // the writer's lease is warm: a HEAD first, then its PATCH, then its own HEAD again
+    t.equal(await head(writer), String(offset), `round ${round}: the writer sees the other's bytes`)
+    const patch = await writer.inject({ method: 'PATCH', url: path, headers: { ...TUS, 'content-type': OCTET, 'upload-offset': String(offset) }, payload: 'ab' })
+    t.equal(patch.statusCode, 204, `round ${round}: PATCH at ${offset}`)
+    offset += 2
+    t.equal(await head(writer), String(offset))
+    t.equal(await head(other), String(offset), `round ${round}: the other server sees the new bytes`)
+  }
+  const download = await b.inject({ method: 'GET', url: path })
+  t.equal(download.body, 'ab'.repeat(rounds))
+})
