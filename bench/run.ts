@@ -15,7 +15,7 @@
  *   npm run bench -- --servers 'fastify-tus,fastify-tus --log-level warn'   # any flags: a row each
  */
 import { spawn, spawnSync } from 'node:child_process'
-import { mkdir, mkdtemp, readFile, rm, writeFile } from 'node:fs/promises'
+import { mkdir, mkdtemp, readdir, readFile, rm, writeFile } from 'node:fs/promises'
 import { cpus, tmpdir } from 'node:os'
 import { join } from 'node:path'
 import { parseArgs } from 'node:util'
@@ -55,26 +55,57 @@ function commandLine (server: string, dir: string): string[] {
   return [node, 'dist/bin/fastify-tus.js', '--host', '127.0.0.1', '--port', '0', '--upload-dir', dir, ...flags]
 }
 
-interface Sample { rate: number, unit: string, what: string, seconds: number, rssGrowth: number, peakRss: number, cpuSeconds: number }
+interface Sample { rate: number, unit: string, what: string, seconds: number, rssGrowth: number, peakRss: number, cpuSeconds: number, clientCpuSeconds: number }
 
 /** Server CPU milliseconds per unit of work (per MiB, per upload, per HEAD). */
 function cpuPerUnit (sample: Sample): number {
   return (sample.cpuSeconds * 1000) / (sample.rate * sample.seconds)
 }
 
+/** The load client's CPU milliseconds per unit of work. */
+function clientCpuPerUnit (sample: Sample): number {
+  return (sample.clientCpuSeconds * 1000) / (sample.rate * sample.seconds)
+}
+
+/** The server and every process it started (the workers of `--workers`), from /proc. */
+async function processTree (pid: number): Promise<number[]> {
+  const found = [pid]
+  for (let i = 0; i < found.length; i++) {
+    const current = found[i] as number
+    const tasks = await readdir(`/proc/${current}/task`).catch(() => [] as string[])
+    for (const task of tasks) {
+      const children = await readFile(`/proc/${current}/task/${task}/children`, 'utf8').catch(() => '')
+      for (const child of children.trim().split(/\s+/)) if (child !== '') found.push(Number(child))
+    }
+  }
+  return found
+}
+
+/** Resident memory of the server's processes, summed (peak: the sum of each one's peak). */
 async function memory (pid: number): Promise<{ rss: number, peak: number }> {
-  const status = await readFile(`/proc/${pid}/status`, 'utf8')
-  const kib = (name: string): number => Number(new RegExp(`${name}:\\s+(\\d+)`).exec(status)?.[1] ?? 0) * 1024
-  return { rss: kib('VmRSS'), peak: kib('VmHWM') }
+  let rss = 0
+  let peak = 0
+  for (const one of await processTree(pid)) {
+    const status = await readFile(`/proc/${one}/status`, 'utf8').catch(() => '')
+    const kib = (name: string): number => Number(new RegExp(`${name}:\\s+(\\d+)`).exec(status)?.[1] ?? 0) * 1024
+    rss += kib('VmRSS')
+    peak += kib('VmHWM')
+  }
+  return { rss, peak }
 }
 
-/** CPU seconds (user + system, all threads) the process has used so far. */
+/** CPU seconds (user + system, all threads) the server's processes have used so far. */
 async function cpuSeconds (pid: number): Promise<number> {
-  const fields = (await readFile(`/proc/${pid}/stat`, 'utf8')).replace(/^.*\) /s, '').split(' ')
-  return (Number(fields[11]) + Number(fields[12])) / 100
+  let total = 0
+  for (const one of await processTree(pid)) {
+    const stat = await readFile(`/proc/${one}/stat`, 'utf8').catch(() => '')
+    const fields = stat.replace(/^.*\) /s, '').split(' ')
+    if (fields.length > 12) total += (Number(fields[11]) + Number(fields[12])) / 100
+  }
+  return total
 }
 
-interface Result { rate: number, unit: string, seconds: number, what: string }
+interface Result { rate: number, unit: string, seconds: number, what: string, clientCpuSeconds: number }
 
 async function measure (server: string, workload: string): Promise<Sample> {
   const dir = await mkdtemp(join(tmpdir(), 'tus-bench-'))
@@ -189,6 +220,7 @@ const columns = `| workload | ${RUN.map(label).join(' | ')} |${others.map((name)
 const rule = `| --- |${' ---: |'.repeat(RUN.length + others.length)}`
 const rows: string[] = [columns, rule]
 const cpuRows: string[] = [columns, rule]
+const clientRows: string[] = [`| workload | ${RUN.map(label).join(' | ')} |`, `| --- |${' ---: |'.repeat(RUN.length)}`]
 const memoryRows: string[] = [`| workload | ${RUN.map((name) => `${label(name)} peak RSS (growth)`).join(' | ')} |`, `| --- |${' ---: |'.repeat(RUN.length)}`]
 const targetRows: string[] = ['| target | workload | ratio | met |', '| --- | --- | ---: | --- |']
 const summary: Record<string, unknown> = {}
@@ -206,6 +238,8 @@ for (const workload of WORKLOADS) {
   // lower is better: the ratios say how many times less CPU the primary row uses
   cpuRows.push(`| ${workload} (ms per ${unit.replace(/\/s$/, '').replace(/s$/, '')}) | ${RUN.map((server) => cpu(server).toFixed(3)).join(' | ')} |${others.map((other) => ` ${ratio(cpu(other), cpu(primary))} |`).join('')}`)
   memoryRows.push(`| ${workload} | ${RUN.map(growth).join(' | ')} |`)
+  const clientCpu = (server: string): number => median((byServer[server] ?? []).map(clientCpuPerUnit))
+  clientRows.push(`| ${workload} (ms per ${unit.replace(/\/s$/, '').replace(/s$/, '')}) | ${RUN.map((server) => clientCpu(server).toFixed(3)).join(' | ')} |`)
   summary[workload] = { what: first?.what, unit, rate: Object.fromEntries(RUN.map((server) => [server, rate(server)])), cpuMsPerUnit: Object.fromEntries(RUN.map((server) => [server, cpu(server)])) }
 }
 for (const { target, workloads, against, atLeast } of TARGETS) {
@@ -228,9 +262,13 @@ Targets (ratios of ${label(primary)} above; ${targets.filter((t) => t.met).lengt
 
 ${targetRows.join('\n')}
 
-Server CPU per unit of work, all threads (lower is better; the ratios say how many times less CPU ${label(primary)} uses):
+Server CPU per unit of work, all threads of every server process (lower is better; the ratios say how many times less CPU ${label(primary)} uses):
 
 ${cpuRows.join('\n')}
+
+The load client's own CPU per unit of work, on the same machine (what the server could not use):
+
+${clientRows.join('\n')}
 
 Server memory:
 
