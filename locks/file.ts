@@ -107,6 +107,10 @@ export class FileLocker implements Locker {
     this.#leaseTime = leaseTime
   }
 
+  get leases (): boolean {
+    return this.#leaseTime > 0
+  }
+
   async lock (id: string, options: LockOptions): Promise<Lock> {
     if (!SAFE_ID.test(id)) throw new TypeError(`FileLocker: unsafe lock id ${JSON.stringify(id)}`)
     let token = `${process.pid}.${processTag}.${++lockCounter}`

@@ -26,13 +26,19 @@ export interface Lock {
    * The same value for every lock on this upload that this process takes while it keeps the lock
    * as a lease between requests (`FileLocker`'s `leaseTime`), a new one after anyone else could
    * have held it. While it is unchanged, nothing but this process touched the upload: stores may
-   * answer from memory (`GetOptions.lease`). Lockers without leases leave it undefined.
+   * answer from memory (`LeaseOptions.lease`). Lockers without leases leave it undefined.
    */
   readonly lease?: string | undefined
 }
 
 export interface Locker {
   lock (id: string, options: LockOptions): Promise<Lock>
+  /**
+   * True when this locker's locks outlive their requests as leases (`Lock.lease` is set): the
+   * plugin then takes a new upload's lock at creation too, so the upload's next request takes
+   * it back, and reads the upload, without a file-system call.
+   */
+  readonly leases?: boolean
 }
 
 export function isLocker (value: unknown): value is Locker {

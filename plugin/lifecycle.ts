@@ -66,7 +66,7 @@ export async function createUpload<T> (tus: Runtime, request: FastifyRequest, re
   const upload: NewUpload = { ...draft }
   if (hookLimit !== undefined) upload.maxSize = hookLimit
   const make = async (session: UploadSession): Promise<T> => {
-    let info = await tus.store.create(upload)
+    let info = await tus.store.create(upload, { lease: session.lease })
     request.log.info({ event: 'tus.upload.created', size, metadataKeys: Object.keys(info.metadata), concat: concat?.kind }, 'tus upload created')
     if (concat?.kind === 'final' && canConcat(tus.store)) {
       await tus.store.concat(info.id, concat.parts)
@@ -81,7 +81,8 @@ export async function createUpload<T> (tus: Runtime, request: FastifyRequest, re
   // an id that may already be taken: refuse before asking its holder to let go of the lock
   if (chosen) await refuseExisting(tus, upload.id)
   const known = chosen || withBody || creation.announced === true || tus.hooks.has('postCreate') || tus.listenerCount('upload-created') > 0
-  return known ? await tus.withLock(request, upload.id, make) : await tus.withSession(request, make)
+  // with leases, the lock taken now is the next request's for free (and so is its read)
+  return known || tus.options.locker.leases === true ? await tus.withLock(request, upload.id, make) : await tus.withSession(request, make)
 }
 
 async function refuseExisting (tus: Runtime, id: string): Promise<void> {

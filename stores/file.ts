@@ -23,7 +23,7 @@ import {
   OffsetMismatch, StoreFull, UnsafeFile, UploadExists, UploadNotFound, isComplete
 } from './store.js'
 import type {
-  ByteRange, Chunk, Concat, Concatenates, DataStore, DefersLength, Expires, GetOptions, Metadata, NewUpload,
+  ByteRange, Chunk, Concat, Concatenates, DataStore, DefersLength, Expires, LeaseOptions, Metadata, NewUpload,
   Serves, Terminates, UploadInfo
 } from './store.js'
 import { isUploadId } from './ids.js'
@@ -129,7 +129,7 @@ export class FileStore implements DataStore, Terminates, Concatenates, DefersLen
     this.#chmodFiles = maskedBy(this.#fileMode)
   }
 
-  async create (upload: NewUpload): Promise<UploadInfo> {
+  async create (upload: NewUpload, options?: LeaseOptions): Promise<UploadInfo> {
     if (!isUploadId(upload.id)) throw new TypeError(`FileStore: unsafe upload id ${JSON.stringify(upload.id)}`)
     await this.#ensureDirectory()
     const now = new Date()
@@ -151,7 +151,11 @@ export class FileStore implements DataStore, Terminates, Concatenates, DefersLen
       await handle.writeFile(JSON.stringify(info))
       if (this.#fsync) await handle.sync()
       // a new id has no data file yet (removal deletes the bytes before the info file)
-      this.#remember(upload.id, stampOf(await handle.stat()), info).dataSize = 0
+      const entry = this.#remember(upload.id, stampOf(await handle.stat()), info)
+      entry.dataSize = 0
+      entry.updatedAt = now
+      // created under the caller's lock: its next get under the same lease needs no file-system call
+      entry.lease = options?.lease
       await handle.close()
     } catch (err) {
       await handle.close().catch(() => {})
@@ -162,7 +166,7 @@ export class FileStore implements DataStore, Terminates, Concatenates, DefersLen
     return toUploadInfo(info, 0, now)
   }
 
-  async get (id: string, options?: GetOptions): Promise<UploadInfo> {
+  async get (id: string, options?: LeaseOptions): Promise<UploadInfo> {
     const lease = options?.lease
     const known = this.#infoCache.get(id)
     // the caller's lock has not left this process since both files were checked: no I/O

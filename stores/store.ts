@@ -63,22 +63,22 @@ export interface Chunk {
   beforeCommit?: () => void | Promise<void>
 }
 
-/** What the caller of `get` knows. */
-export interface GetOptions {
+/** What the caller of `create` or `get` knows about the upload's lock. */
+export interface LeaseOptions {
   /**
    * The lease of the upload's lock the caller holds (`Lock.lease`): the same value across holds
    * that follow one another without a break, so while it stays the same nobody else changed the
-   * upload, and a store may answer from what it saw or wrote under that lease (the file store
-   * then makes no file-system call). Stores are free to ignore it.
+   * upload, and a `get` may answer from what the store saw or wrote under that lease (the file
+   * store then makes no file-system call). Stores are free to ignore it.
    */
   lease?: string | undefined
 }
 
 /** The core every store implements. */
 export interface DataStore {
-  create (upload: NewUpload): Promise<UploadInfo>
+  create (upload: NewUpload, options?: LeaseOptions): Promise<UploadInfo>
   /** Throws `UploadNotFound` when there is no such upload. */
-  get (id: string, options?: GetOptions): Promise<UploadInfo>
+  get (id: string, options?: LeaseOptions): Promise<UploadInfo>
   /** Appends a chunk at `chunk.offset` and resolves with the number of bytes persisted. */
   write (id: string, chunk: Chunk): Promise<number>
 }

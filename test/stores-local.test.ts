@@ -79,6 +79,12 @@ t.test('FileStore: under the same lock lease, get answers from memory; any other
   t.equal(await store.write('leased', { offset: 6, body: broken }), 0)
   t.equal((await store.get('leased', { lease: 'L3' })).offset, 6)
 
+  // created under a lease: the next get under it needs no file-system call either
+  await store.create({ id: 'fresh', size: 4, metadata: {} }, { lease: 'C' })
+  await appendFile(join(directory, 'fresh'), 'zz')
+  t.equal((await store.get('fresh', { lease: 'C' })).offset, 0, 'the creation\'s lease: from memory')
+  t.equal((await store.get('fresh', { lease: 'D' })).offset, 2, 'another lease: the files are asked')
+
   // removed by this process: gone, whatever the lease
   await store.remove('leased')
   await t.rejects(store.get('leased', { lease: 'L3' }), { name: 'UploadNotFound' })
