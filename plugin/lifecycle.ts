@@ -14,7 +14,7 @@ import {
 } from '../stores/store.js'
 import { contentLength } from './checks.js'
 import * as errors from './errors.js'
-import { runPreCreate, type UploadDraft } from './hooks.js'
+import { runPreCreate, type FinishResponse, type UploadDraft } from './hooks.js'
 import { receive, type Received } from './receive.js'
 import type { Runtime } from './runtime.js'
 import type { UploadSession } from './sessions.js'
@@ -138,8 +138,8 @@ export interface Outcome {
   info: UploadInfo
   completed: boolean
   error: Error | undefined
-  /** The body a `preFinish` hook asked for, when the request completed the upload. */
-  body?: unknown
+  /** The status and body `preFinish` hooks asked for, when the request completed the upload. */
+  finished?: FinishResponse
 }
 
 export interface AppendSteps {
@@ -166,7 +166,7 @@ export async function append (tus: Runtime, request: FastifyRequest, reply: Fast
     if (isComplete(info)) return { info, completed: !wasComplete, error: undefined }
     return await steps.receive(info, session)
   })
-  if (outcome.completed) outcome.body = await tus.finish(request, reply, outcome.info)
+  if (outcome.completed) outcome.finished = await tus.finish(request, reply, outcome.info)
   return outcome
 }
 

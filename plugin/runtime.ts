@@ -6,7 +6,7 @@
 import type { FastifyReply, FastifyRequest } from 'fastify'
 import { canServe, canTerminate, type DataStore, type UploadInfo } from '../stores/store.js'
 import * as errors from './errors.js'
-import { HOOK_NAMES, HookRegistry, type Action } from './hooks.js'
+import { checkPreFinishResult, HOOK_NAMES, HookRegistry, type Action, type FinishResponse } from './hooks.js'
 import type { TusMetrics } from './metrics.js'
 import type { ResolvedOptions } from './options.js'
 import { stateOf } from './request-state.js'
@@ -106,21 +106,25 @@ export class Runtime {
   }
 
   /**
-   * The upload just completed in this request: run `preFinish` (which may shape the response),
-   * and arrange for `onUploadComplete` and the `upload-complete` event once the response is sent.
-   * Returns the body `preFinish` asked for, if any.
+   * The upload just completed in this request: run `preFinish` (which may set the response's
+   * status, headers and body), and arrange for `onUploadComplete` and the `upload-complete` event
+   * once the response is sent. Returns the status and body `preFinish` asked for, if any; `creation`
+   * says the request created the upload (its `Location` is the upload's URL).
    */
-  async finish (request: FastifyRequest, reply: FastifyReply, upload: UploadInfo): Promise<unknown> {
-    let body: unknown
+  async finish (request: FastifyRequest, reply: FastifyReply, upload: UploadInfo, creation = false): Promise<FinishResponse> {
+    const response: FinishResponse = {}
     for (const fn of this.hooks.list('preFinish')) {
       const result = await fn(request, upload)
       if (result === undefined || result === null) continue
+      checkPreFinishResult(result, creation)
       if (result.headers !== undefined) reply.headers(result.headers)
-      if (result.body !== undefined) body = result.body
+      if (result.status !== undefined) response.status = result.status
+      if (result.body !== undefined) response.body = result.body
     }
+    if (response.status === 204 && response.body !== undefined) throw new TypeError('preFinish asked for a 204 with a body')
     stateOf(request).completed = upload
     request.log.info({ event: 'tus.upload.finished', uploadId: upload.id, size: upload.size }, 'tus upload finished')
-    return body
+    return response
   }
 
   /** Called after every response of the scope: delivers what `finish` arranged. */

@@ -14,6 +14,7 @@ import { contentLength, hasBody, uploadId } from '../checks.js'
 import * as errors from '../errors.js'
 import { setDiscoveryHeaders } from '../discovery.js'
 import { header, mediaType, parseMetadata } from '../headers.js'
+import { finishStatus } from '../hooks.js'
 import { append, createUpload, declareLength, receiveChunk, status, terminate, type Received } from '../lifecycle.js'
 import { stateOf } from '../request-state.js'
 import type { Runtime } from '../runtime.js'
@@ -153,8 +154,8 @@ export const draftCreate: DraftHandler = async (tus, request, reply, rules) => {
   })
   stateHeaders(tus, reply, rules, info)
   if (failure !== undefined) throw failure
-  const body = isComplete(info) ? await tus.finish(request, reply, info) : undefined
-  reply.code(201).send(body)
+  const finished = isComplete(info) ? await tus.finish(request, reply, info, true) : undefined
+  reply.code(finishStatus(201, finished)).send(finished?.body)
 }
 
 const lengthBelowOffset = (): Error => new errors.InconsistentLength('Upload-Length is smaller than the upload offset')
@@ -260,14 +261,9 @@ export const draftAppend: DraftHandler = async (tus, request, reply, rules) => {
       return { info: after, completed: got.reason !== 'stopped' && isComplete(after), error: got.error }
     }
   })
-  const body = result.body
   stateHeaders(tus, reply, rules, result.info)
   if (result.error !== undefined) throw result.error
-  if (body === undefined) {
-    reply.code(result.completed ? 204 : rules.appendStatus).send()
-  } else {
-    reply.code(200).send(body)
-  }
+  reply.code(finishStatus(result.completed ? 204 : rules.appendStatus, result.finished)).send(result.finished?.body)
 }
 
 /** 3-6: HEAD and DELETE must not carry the headers of a creation or append. */
