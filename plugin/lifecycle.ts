@@ -47,6 +47,9 @@ export async function createUpload<T> (tus: Runtime, request: FastifyRequest, cr
   if (withBody && tus.closing) throw new errors.ServerShutdown()
 
   const generated = await newId(tus, request)
+  // the plugin's limit for this request, before any hook runs (a function of the request gets the new id)
+  const configured = await tus.maxSize(request, generated)
+  if (size !== undefined && size > configured) throw new errors.MaxSizeExceeded(configured)
   let draft: UploadDraft = { id: generated, metadata }
   if (binaryMetadata !== undefined && Object.keys(binaryMetadata).length > 0) draft.binaryMetadata = binaryMetadata
   if (size !== undefined) draft.size = size
@@ -56,7 +59,7 @@ export async function createUpload<T> (tus: Runtime, request: FastifyRequest, cr
     ({ draft, maxSize: hookLimit } = await runPreCreate(tus.hooks, request, draft))
     if (!UPLOAD_ID.test(draft.id)) throw new Error(`preCreate returned an invalid upload id ${JSON.stringify(draft.id)}`)
   }
-  const limit = tus.sizeLimit({ maxSize: hookLimit })
+  const limit = Math.min(configured, hookLimit ?? Number.POSITIVE_INFINITY)
   if (size !== undefined && size > limit) throw new errors.MaxSizeExceeded(limit)
   const declared = contentLength(request)
   if (withBody && declared !== undefined && size !== undefined && declared > size) throw new errors.UploadSizeExceeded()
@@ -121,9 +124,9 @@ export async function receiveChunk (tus: Runtime, request: FastifyRequest, sessi
  * Fixes the length of an upload created without one: `tooSmall` is the dialect's error for a
  * length below the offset; above the size limit is 413, a store that cannot defer lengths 501.
  */
-export async function declareLength (tus: Runtime, info: UploadInfo, length: number, tooSmall: () => Error): Promise<UploadInfo> {
+export async function declareLength (tus: Runtime, request: FastifyRequest, info: UploadInfo, length: number, tooSmall: () => Error): Promise<UploadInfo> {
   if (length < info.offset) throw tooSmall()
-  const limit = tus.sizeLimit(info)
+  const limit = await tus.sizeLimit(request, info)
   if (length > limit) throw new errors.MaxSizeExceeded(limit)
   const store = tus.store
   if (!canDeferLength(store)) throw new errors.DeferLengthUnsupported()

@@ -16,6 +16,8 @@ export interface TusRequestState {
   notRouted?: boolean
   /** The draft's overrun error (a body past the length), told apart from other inconsistent lengths. */
   overrun?: Error
+  /** The plugin's `maxSize` for this request (a function's answer, asked once), Infinity for none. */
+  maxSize?: number
 }
 
 declare module 'fastify' {

@@ -150,9 +150,27 @@ export class Runtime {
     return this.hooks.has('onUploadProgress') || this.tus.listenerCount('upload-progress') > 0
   }
 
-  /** The most bytes an upload may have: the plugin's `maxSize` and the upload's own limit. */
-  sizeLimit (upload: Pick<UploadInfo, 'maxSize'>): number {
-    const global = this.options.maxSize > 0 ? this.options.maxSize : Number.POSITIVE_INFINITY
+  /**
+   * The plugin's `maxSize` for this request, Infinity for no limit. A function is asked once per
+   * request, with the upload's id (`null` when there is none, OPTIONS); its answer must be a
+   * non-negative safe integer (else a TypeError, a logged 500); what it throws fails the request.
+   */
+  async maxSize (request: FastifyRequest, id: string | null): Promise<number> {
+    const configured = this.options.maxSize
+    if (typeof configured === 'number') return configured > 0 ? configured : Number.POSITIVE_INFINITY
+    const state = stateOf(request)
+    if (state.maxSize !== undefined) return state.maxSize
+    const value: unknown = await configured(request, id)
+    if (typeof value !== 'number' || !Number.isSafeInteger(value) || value < 0) {
+      throw new TypeError(`the maxSize function returned ${String(value)}: use a non-negative integer (0 = no limit)`)
+    }
+    state.maxSize = value > 0 ? value : Number.POSITIVE_INFINITY
+    return state.maxSize
+  }
+
+  /** The most bytes an upload may have in this request: the plugin's `maxSize` and the upload's own limit. */
+  async sizeLimit (request: FastifyRequest, upload: Pick<UploadInfo, 'maxSize'> & { id?: string }): Promise<number> {
+    const global = await this.maxSize(request, upload.id ?? null)
     return Math.min(global, upload.maxSize ?? Number.POSITIVE_INFINITY)
   }
 

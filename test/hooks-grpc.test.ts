@@ -248,7 +248,7 @@ t.test('the command with --hooks-grpc: pre-finish sets the completing status; a 
   t.equal(await queued.text(), 'scanning')
   const moved = await finish('moved.txt')
   t.equal(moved.status, 500, 'a redirect is refused')
-  t.equal((await moved.json()).code, 'ERR_INTERNAL_SERVER_ERROR')
+  t.equal(((await moved.json()) as { code: string }).code, 'ERR_INTERNAL_SERVER_ERROR')
 })
 
 t.test('a missing hook server fails blocking hooks with a generic 500', async (t) => {

@@ -217,7 +217,7 @@ t.test('pre-finish: status, body and headers shape the completing response', asy
 })
 
 t.test('pre-finish: the status goes through the plugin\'s checks; a redirect or a tus header is refused', async (t) => {
-  const { app } = await appWith(t, fakeTransport((request) => {
+  const { app } = await appWith(t, fakeTransport((request): Partial<HookResponse> => {
     const name = request.Event.Upload.MetaData.name
     if (name === 'redirect') return { HTTPResponse: { StatusCode: 302, Body: '', Header: { 'X-A': '1' } } }
     if (name === 'offset') return { HTTPResponse: { StatusCode: 0, Body: '', Header: { 'Upload-Offset': '0' } } }

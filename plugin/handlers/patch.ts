@@ -33,7 +33,7 @@ export async function handlePatch (tus: Runtime, request: FastifyRequest, reply:
         if (info.size !== length) throw new errors.InvalidUploadLength('cannot change once set')
         return info
       }
-      return await declareLength(tus, info, length, () => new errors.InvalidUploadLength('is smaller than the upload offset'))
+      return await declareLength(tus, request, info, length, () => new errors.InvalidUploadLength('is smaller than the upload offset'))
     },
     receive: async (info, session) => {
       const received = await receiveChunk(tus, request, session, info)
