@@ -183,13 +183,17 @@ export async function status (tus: Runtime, request: FastifyRequest, id: string)
 
 /* Terminate */
 
-/** Terminate: authorize, the lock, `preTerminate`, remove; then the event and `postTerminate`. */
+/**
+ * Terminate: authorize, the lock, the upload (a completed one is refused with
+ * `disableTerminationForFinishedUploads`), `preTerminate`, remove; then the event and `postTerminate`.
+ */
 export async function terminate (tus: Runtime, request: FastifyRequest, id: string): Promise<UploadInfo> {
   const store = tus.store
   if (!canTerminate(store)) throw new Error('the store cannot terminate uploads')
   await tus.authorize(request, id, 'delete')
   const upload = await tus.withLock(request, id, async () => {
     const info = await store.get(id)
+    if (tus.options.disableTerminationForFinishedUploads && isComplete(info)) throw new errors.FinishedTermination()
     await tus.hooks.run('preTerminate', request, info)
     await store.remove(id)
     return info

@@ -43,6 +43,11 @@ export const DataOptionsSchema = Type.Object({
   acquireLockTimeout: Type.Integer({ minimum: 0, default: 20_000 }),
   /** Do not offer DELETE (`termination`). Default false. */
   disableTermination: Type.Boolean({ default: false }),
+  /**
+   * Refuse DELETE of a completed upload (`400 ERR_INVALID_TERMINATION`), as `@tus/server`'s option of
+   * this name; unfinished uploads (partial ones included) may still be terminated. Default false.
+   */
+  disableTerminationForFinishedUploads: Type.Boolean({ default: false }),
   /** Do not offer GET downloads. Default false. */
   disableDownload: Type.Boolean({ default: false }),
   /** Do not offer `concatenation` (parallel uploads). Default false. */
