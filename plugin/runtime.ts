@@ -113,15 +113,18 @@ export class Runtime {
    */
   async finish (request: FastifyRequest, reply: FastifyReply, upload: UploadInfo, creation = false): Promise<FinishResponse> {
     const response: FinishResponse = {}
+    const headers: Record<string, string> = {}
     for (const fn of this.hooks.list('preFinish')) {
       const result = await fn(request, upload)
       if (result === undefined || result === null) continue
       checkPreFinishResult(result, creation)
-      if (result.headers !== undefined) reply.headers(result.headers)
+      if (result.headers !== undefined) Object.assign(headers, result.headers)
       if (result.status !== undefined) response.status = result.status
       if (result.body !== undefined) response.body = result.body
     }
     if (response.status === 204 && response.body !== undefined) throw new TypeError('preFinish asked for a 204 with a body')
+    // applied once every result passed its checks: a refused one sends nothing of what the hooks asked for
+    reply.headers(headers)
     stateOf(request).completed = upload
     request.log.info({ event: 'tus.upload.finished', uploadId: upload.id, size: upload.size }, 'tus upload finished')
     return response
