@@ -149,6 +149,9 @@ export const FLAGS = {
   }),
   'shutdown-timeout': flag({ to: 'shutdownTimeout', section: 'main', arg: 'DURATION', help: 'grace period on SIGTERM/SIGINT before exiting', read: duration(10_000, 0) }),
   'disable-termination': flag({ to: 'disableTermination', section: 'main', help: 'do not offer DELETE', read: toggle }),
+  'disable-termination-for-finished-uploads': flag({
+    to: 'disableTerminationForFinishedUploads', section: 'main', help: 'refuse DELETE of completed uploads (400); unfinished ones may still be deleted', read: toggle
+  }),
   'disable-download': flag({ to: 'disableDownload', section: 'main', help: 'do not offer GET downloads', read: toggle }),
   'disable-concatenation': flag({ to: 'disableConcatenation', section: 'main', help: 'do not offer concatenation (parallel uploads)', read: toggle }),
   'max-concat-parts': flag({

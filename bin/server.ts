@@ -74,6 +74,7 @@ export async function buildServer (config: CliConfig): Promise<FastifyInstance> 
       networkTimeout: config.networkTimeout,
       acquireLockTimeout: config.acquireLockTimeout,
       disableTermination: config.disableTermination,
+      disableTerminationForFinishedUploads: config.disableTerminationForFinishedUploads,
       disableDownload: config.disableDownload,
       disableConcatenation: config.disableConcatenation,
       maxConcatParts: config.maxConcatParts,

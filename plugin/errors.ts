@@ -73,6 +73,9 @@ export const LockerUnavailable = createError('ERR_LOCKER_UNAVAILABLE', 'The uplo
 /* Refusals by hooks (tusd's codes; a hook may throw these or its own coded errors) */
 export const UploadRejected = createError('ERR_UPLOAD_REJECTED', 'The upload was rejected by the server', 400)
 export const TerminationRejected = createError('ERR_UPLOAD_TERMINATION_REJECTED', 'The termination of the upload was rejected by the server', 400)
+
+/* Refused by an option */
+export const FinishedTermination = createError('ERR_INVALID_TERMINATION', 'A completed upload cannot be terminated', 400)
 export const UploadStopped = createError('ERR_UPLOAD_STOPPED', 'The upload was stopped by the server', 400)
 
 /* Anything else: the detail is logged, never sent */

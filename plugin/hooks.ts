@@ -35,9 +35,66 @@ export interface PreCreateResult {
 
 /** What `preFinish` may add to the response that completes an upload. */
 export interface PreFinishResult {
+  /**
+   * The response's status instead of the dialect's (`201` for a creation, `204`/`200` for an append):
+   * 200–204 or 207–299 (a success), or 400–599 (the upload stays complete; only the answer changes).
+   * Refused (a 500, logged): 1xx, 205, 206, 3xx, anything else, and `204` with a `body`.
+   */
+  status?: number
+  /** Added to the response; never the framing, hop-by-hop or tus state headers (see `PRE_FINISH_RESERVED_HEADERS`), nor `Location` on a creation. */
   headers?: Record<string, string>
   /** A body for the response (its status becomes 200 when the tus answer would be 204). */
   body?: unknown
+}
+
+/** What the completing response becomes: the status and body `preFinish` asked for, if any. */
+export interface FinishResponse {
+  status?: number
+  body?: unknown
+}
+
+/** The completing response's status: `preFinish`'s, else the dialect's (`fallback`), a 204 with a body becoming 200. */
+export function finishStatus (fallback: number, response: FinishResponse | undefined): number {
+  if (response?.status !== undefined) return response.status
+  return fallback === 204 && response?.body !== undefined ? 200 : fallback
+}
+
+/**
+ * Headers `preFinish` may not set: the body's framing and the connection's (the server frames the
+ * body), and the headers that tell the client where its upload stands, in either dialect.
+ */
+export const PRE_FINISH_RESERVED_HEADERS: ReadonlySet<string> = new Set([
+  'content-length', 'transfer-encoding', 'connection', 'keep-alive', 'upgrade', 'te', 'trailer',
+  'proxy-authenticate', 'proxy-authorization',
+  'tus-resumable', 'tus-version', 'tus-extension', 'tus-max-size', 'upload-offset', 'upload-length',
+  'upload-defer-length', 'upload-concat', 'upload-expires', 'upload-complete', 'upload-incomplete',
+  'upload-limit', 'upload-draft-interop-version'
+])
+
+/**
+ * A status `preFinish` may set: a final success the clients of both dialects take as one (no 205
+ * Reset Content, no 206 Partial Content) or an error; never an interim 1xx or a redirect, which would
+ * send the client elsewhere with the upload's URL.
+ */
+export function isPreFinishStatus (status: unknown): status is number {
+  if (typeof status !== 'number' || !Number.isInteger(status)) return false
+  if (status >= 200 && status <= 299) return status !== 205 && status !== 206
+  return status >= 400 && status <= 599
+}
+
+/** Checks one `preFinish` result; a bad one is the application's mistake, so a TypeError (a logged 500). */
+export function checkPreFinishResult (result: PreFinishResult, creation: boolean): void {
+  if (result.status !== undefined && !isPreFinishStatus(result.status)) {
+    throw new TypeError(`preFinish returned the status ${String(result.status)}: use 200-204, 207-299 or 400-599`)
+  }
+  if (result.headers === undefined) return
+  if (typeof result.headers !== 'object' || result.headers === null) throw new TypeError('preFinish returned headers that are not an object')
+  for (const name of Object.keys(result.headers)) {
+    const lower = name.toLowerCase()
+    if (PRE_FINISH_RESERVED_HEADERS.has(lower) || (creation && lower === 'location')) {
+      throw new TypeError(`preFinish may not set the header ${JSON.stringify(name)}${lower === 'location' ? ' on a creation (it is the upload\'s URL)' : ''}`)
+    }
+  }
 }
 
 export interface Progress {
@@ -58,7 +115,7 @@ export interface TusHooks {
   postCreate: (request: FastifyRequest, upload: UploadInfo) => MaybePromise<void>
   /** While a body streams in (every `progressInterval` ms) and once when the request ends. Errors are logged. */
   onUploadProgress: (request: FastifyRequest, upload: UploadInfo, progress: Progress) => MaybePromise<void>
-  /** The upload just completed; runs before the response, which it may shape. */
+  /** The upload just completed; runs before the response, whose status, headers and body it may set. */
   preFinish: (request: FastifyRequest, upload: UploadInfo) => MaybePromise<PreFinishResult | undefined | void>
   /** After the response that completed the upload was sent. Errors are logged, never sent. */
   onUploadComplete: (request: FastifyRequest, upload: UploadInfo) => MaybePromise<void>

@@ -15,7 +15,7 @@ import {
 import { contentLength } from './checks.js'
 import * as errors from './errors.js'
 import { logUpload } from './request-state.js'
-import { runPreCreate, type UploadDraft } from './hooks.js'
+import { runPreCreate, type FinishResponse, type UploadDraft } from './hooks.js'
 import { receive, type Received } from './receive.js'
 import type { Runtime } from './runtime.js'
 import type { UploadSession } from './sessions.js'
@@ -48,6 +48,9 @@ export async function createUpload<T> (tus: Runtime, request: FastifyRequest, re
   if (withBody && tus.closing) throw new errors.ServerShutdown()
 
   const generated = await newId(tus, request)
+  // the plugin's limit for this request, before any hook runs (a function of the request gets the new id)
+  const configured = await tus.maxSize(request, generated)
+  if (size !== undefined && size > configured) throw new errors.MaxSizeExceeded(configured)
   let draft: UploadDraft = { id: generated, metadata }
   if (binaryMetadata !== undefined && Object.keys(binaryMetadata).length > 0) draft.binaryMetadata = binaryMetadata
   if (size !== undefined) draft.size = size
@@ -58,7 +61,7 @@ export async function createUpload<T> (tus: Runtime, request: FastifyRequest, re
     if (!UPLOAD_ID.test(draft.id)) throw new errors.InvalidHook(`preCreate returned an invalid upload id ${JSON.stringify(draft.id)}`)
   }
   logUpload(request, reply, draft.id)
-  const limit = tus.sizeLimit({ maxSize: hookLimit })
+  const limit = Math.min(configured, hookLimit ?? Number.POSITIVE_INFINITY)
   if (size !== undefined && size > limit) throw new errors.MaxSizeExceeded(limit)
   const declared = contentLength(request)
   if (withBody && declared !== undefined && size !== undefined && declared > size) throw new errors.UploadSizeExceeded()
@@ -124,9 +127,9 @@ export async function receiveChunk (tus: Runtime, request: FastifyRequest, sessi
  * Fixes the length of an upload created without one: `tooSmall` is the dialect's error for a
  * length below the offset; above the size limit is 413, a store that cannot defer lengths 501.
  */
-export async function declareLength (tus: Runtime, info: UploadInfo, length: number, tooSmall: () => Error): Promise<UploadInfo> {
+export async function declareLength (tus: Runtime, request: FastifyRequest, info: UploadInfo, length: number, tooSmall: () => Error): Promise<UploadInfo> {
   if (length < info.offset) throw tooSmall()
-  const limit = tus.sizeLimit(info)
+  const limit = await tus.sizeLimit(request, info)
   if (length > limit) throw new errors.MaxSizeExceeded(limit)
   const store = tus.store
   if (!canDeferLength(store)) throw new errors.DeferLengthUnsupported()
@@ -141,8 +144,8 @@ export interface Outcome {
   info: UploadInfo
   completed: boolean
   error: Error | undefined
-  /** The body a `preFinish` hook asked for, when the request completed the upload. */
-  body?: unknown
+  /** The status and body `preFinish` hooks asked for, when the request completed the upload. */
+  finished?: FinishResponse
 }
 
 export interface AppendSteps {
@@ -169,7 +172,7 @@ export async function append (tus: Runtime, request: FastifyRequest, reply: Fast
     if (isComplete(info)) return { info, completed: !wasComplete, error: undefined }
     return await steps.receive(info, session)
   })
-  if (outcome.completed) outcome.body = await tus.finish(request, reply, outcome.info)
+  if (outcome.completed) outcome.finished = await tus.finish(request, reply, outcome.info)
   return outcome
 }
 
@@ -183,13 +186,17 @@ export async function status (tus: Runtime, request: FastifyRequest, id: string)
 
 /* Terminate */
 
-/** Terminate: authorize, the lock, `preTerminate`, remove; then the event and `postTerminate`. */
+/**
+ * Terminate: authorize, the lock, the upload (a completed one is refused with
+ * `disableTerminationForFinishedUploads`), `preTerminate`, remove; then the event and `postTerminate`.
+ */
 export async function terminate (tus: Runtime, request: FastifyRequest, id: string): Promise<UploadInfo> {
   const store = tus.store
   if (!canTerminate(store)) throw new Error('the store cannot terminate uploads')
   await tus.authorize(request, id, 'delete')
   const upload = await tus.withLock(request, id, async () => {
     const info = await store.get(id)
+    if (tus.options.disableTerminationForFinishedUploads && isComplete(info)) throw new errors.FinishedTermination()
     await tus.hooks.run('preTerminate', request, info)
     await store.remove(id)
     return info

@@ -19,8 +19,14 @@ import { resolveMetrics, type MetricsOptions, type ResolvedMetrics } from './met
 export const DataOptionsSchema = Type.Object({
   /** URL path of the upload collection. Default `/files/`. */
   path: Type.String({ pattern: '^/[A-Za-z0-9._~!$&\'()*+,;=:@%/-]*$', default: '/files/' }),
-  /** Largest upload in bytes (`Tus-Max-Size`); 0 means no limit. Default 0. */
-  maxSize: Type.Integer({ minimum: 0, default: 0 }),
+  /**
+   * Largest upload in bytes (`Tus-Max-Size`); 0 means no limit. Default 0. Or a function of the request
+   * (and the upload's id, `null` on OPTIONS) that returns such a number, asked once per request: see `MaxSize`.
+   */
+  maxSize: Type.Union([
+    Type.Integer({ minimum: 0 }),
+    Type.Function([Type.Any(), Type.Union([Type.String(), Type.Null()])], Type.Any())
+  ], { default: 0 }),
   /** Send `Location` as a path instead of an absolute URL. Default false. */
   relativeLocation: Type.Boolean({ default: false }),
   /** Build absolute URLs from `Forwarded` / `X-Forwarded-Host` / `X-Forwarded-Proto` (invalid values are ignored). Default false. */
@@ -37,6 +43,11 @@ export const DataOptionsSchema = Type.Object({
   acquireLockTimeout: Type.Integer({ minimum: 0, default: 20_000 }),
   /** Do not offer DELETE (`termination`). Default false. */
   disableTermination: Type.Boolean({ default: false }),
+  /**
+   * Refuse DELETE of a completed upload (`400 ERR_INVALID_TERMINATION`), as `@tus/server`'s option of
+   * this name; unfinished uploads (partial ones included) may still be terminated. Default false.
+   */
+  disableTerminationForFinishedUploads: Type.Boolean({ default: false }),
   /** Do not offer GET downloads. Default false. */
   disableDownload: Type.Boolean({ default: false }),
   /** Do not offer `concatenation` (parallel uploads). Default false. */
@@ -65,7 +76,18 @@ export const DataOptionsSchema = Type.Object({
   expirationInterval: Type.Integer({ minimum: 0, default: 0 })
 })
 
-export type DataOptions = Static<typeof DataOptionsSchema>
+/**
+ * The largest upload: a number of bytes (0 = no limit), or a function of the request that returns one
+ * (or a promise of one), as `@tus/server`'s `maxSize`. The function gets the upload's id: the new id
+ * on a creation (before `preCreate` may rename it), the upload's on a request about one, `null` on
+ * OPTIONS. It is asked at most once per request. An answer that is not a non-negative safe integer,
+ * or a throw, fails the request as a hook would (an error with a `statusCode` is sent as it is,
+ * anything else is a generic 500 whose detail is logged).
+ */
+export type MaxSize = number | MaxSizeFunction
+export type MaxSizeFunction = (request: FastifyRequest, uploadId: string | null) => number | Promise<number>
+
+export type DataOptions = Omit<Static<typeof DataOptionsSchema>, 'maxSize'> & { maxSize: MaxSize }
 
 export interface FunctionalOptions {
   /** Where uploads are kept. Required. */
@@ -105,9 +127,11 @@ export function resolveOptions (input: unknown): Readonly<ResolvedOptions> {
   if (typeof input !== 'object' || input === null) throw new InvalidOption('options', 'must be an object')
   const given = input as Record<string, unknown>
   const data: Record<string, unknown> = {}
+  // a maxSize function is checked by the schema's shape only: TypeBox clones values, not functions
+  const maxSizeFunction = typeof given.maxSize === 'function' ? given.maxSize as MaxSizeFunction : undefined
   for (const [key, value] of Object.entries(given)) {
     if (dataKeys.has(key)) {
-      if (value !== undefined) data[key] = value
+      if (value !== undefined && !(key === 'maxSize' && maxSizeFunction !== undefined)) data[key] = value
     } else if (key === 'prefix') {
       throw new InvalidOption('prefix', 'is not used by fastify-tus: set "path" instead')
     } else if (!functionalKeys.has(key) && !isFastifyRegisterOption(key)) {
@@ -134,6 +158,7 @@ export function resolveOptions (input: unknown): Readonly<ResolvedOptions> {
   if (typeof publicUrl === 'object') throw new InvalidOption('publicUrl', `${publicUrl.problem} (got ${JSON.stringify(options.publicUrl)})`)
   return Object.freeze({
     ...options,
+    maxSize: maxSizeFunction ?? options.maxSize,
     path,
     publicUrl,
     store: given.store,

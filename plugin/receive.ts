@@ -31,7 +31,7 @@ export interface Received {
  */
 export async function receive (tus: Runtime, request: FastifyRequest, session: UploadSession, info: UploadInfo, onProgress?: (offset: number) => void, holdLimitByte = false): Promise<Received> {
   if (tus.closing) throw new errors.ServerShutdown()
-  const limit = byteLimit(tus, info)
+  const limit = await byteLimit(tus, request, info)
   const declared = contentLength(request)
   // refuse before reading when the client announces too much
   if (declared !== undefined && declared > limit) throw new errors.UploadSizeExceeded()
@@ -115,10 +115,18 @@ export function bodyStream (request: FastifyRequest): Readable {
   return typeof body === 'object' && body !== null && typeof body.pipe === 'function' ? body : request.raw
 }
 
-/** How many bytes this chunk may carry. */
-function byteLimit (tus: Runtime, info: UploadInfo): number {
-  if (info.size !== undefined) return info.size - info.offset
-  return tus.sizeLimit(info) - info.offset
+/**
+ * How many bytes this chunk may carry: up to the upload's length, or for a deferred length up to the
+ * size limit of this request. An upload longer than this request's limit (a `maxSize` function that
+ * answers less now) takes no more bytes: 413.
+ */
+async function byteLimit (tus: Runtime, request: FastifyRequest, info: UploadInfo): Promise<number> {
+  const limit = await tus.sizeLimit(request, info)
+  if (info.size !== undefined) {
+    if (info.size > limit) throw new errors.MaxSizeExceeded(limit)
+    return info.size - info.offset
+  }
+  return limit - info.offset
 }
 
 /**

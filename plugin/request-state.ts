@@ -19,6 +19,8 @@ export interface TusRequestState {
   overrun?: Error
   /** The draft's mismatched offsets, for the problem body of its 409. */
   offsets?: { expected: number, provided: number }
+  /** The plugin's `maxSize` for this request (a function's answer, asked once), Infinity for none. */
+  maxSize?: number
 }
 
 declare module 'fastify' {

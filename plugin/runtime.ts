@@ -6,7 +6,7 @@
 import type { FastifyReply, FastifyRequest } from 'fastify'
 import { canServe, canTerminate, type DataStore, type UploadInfo } from '../stores/store.js'
 import * as errors from './errors.js'
-import { HOOK_NAMES, HookRegistry, type Action } from './hooks.js'
+import { checkPreFinishResult, HOOK_NAMES, HookRegistry, type Action, type FinishResponse } from './hooks.js'
 import type { TusMetrics } from './metrics.js'
 import type { ResolvedOptions } from './options.js'
 import { stateOf } from './request-state.js'
@@ -106,21 +106,28 @@ export class Runtime {
   }
 
   /**
-   * The upload just completed in this request: run `preFinish` (which may shape the response),
-   * and arrange for `onUploadComplete` and the `upload-complete` event once the response is sent.
-   * Returns the body `preFinish` asked for, if any.
+   * The upload just completed in this request: run `preFinish` (which may set the response's
+   * status, headers and body), and arrange for `onUploadComplete` and the `upload-complete` event
+   * once the response is sent. Returns the status and body `preFinish` asked for, if any; `creation`
+   * says the request created the upload (its `Location` is the upload's URL).
    */
-  async finish (request: FastifyRequest, reply: FastifyReply, upload: UploadInfo): Promise<unknown> {
-    let body: unknown
+  async finish (request: FastifyRequest, reply: FastifyReply, upload: UploadInfo, creation = false): Promise<FinishResponse> {
+    const response: FinishResponse = {}
+    const headers: Record<string, string> = {}
     for (const fn of this.hooks.list('preFinish')) {
       const result = await fn(request, upload)
       if (result === undefined || result === null) continue
-      if (result.headers !== undefined) reply.headers(result.headers)
-      if (result.body !== undefined) body = result.body
+      checkPreFinishResult(result, creation)
+      if (result.headers !== undefined) Object.assign(headers, result.headers)
+      if (result.status !== undefined) response.status = result.status
+      if (result.body !== undefined) response.body = result.body
     }
+    if (response.status === 204 && response.body !== undefined) throw new TypeError('preFinish asked for a 204 with a body')
+    // applied once every result passed its checks: a refused one sends nothing of what the hooks asked for
+    reply.headers(headers)
     stateOf(request).completed = upload
     request.log.info({ event: 'tus.upload.finished', size: upload.size }, 'tus upload finished')
-    return body
+    return response
   }
 
   /** Called after every response of the scope: delivers what `finish` arranged. */
@@ -146,9 +153,27 @@ export class Runtime {
     return this.hooks.has('onUploadProgress') || this.tus.listenerCount('upload-progress') > 0
   }
 
-  /** The most bytes an upload may have: the plugin's `maxSize` and the upload's own limit. */
-  sizeLimit (upload: Pick<UploadInfo, 'maxSize'>): number {
-    const global = this.options.maxSize > 0 ? this.options.maxSize : Number.POSITIVE_INFINITY
+  /**
+   * The plugin's `maxSize` for this request, Infinity for no limit. A function is asked once per
+   * request, with the upload's id (`null` when there is none, OPTIONS); its answer must be a
+   * non-negative safe integer (else a TypeError, a logged 500); what it throws fails the request.
+   */
+  async maxSize (request: FastifyRequest, id: string | null): Promise<number> {
+    const configured = this.options.maxSize
+    if (typeof configured === 'number') return configured > 0 ? configured : Number.POSITIVE_INFINITY
+    const state = stateOf(request)
+    if (state.maxSize !== undefined) return state.maxSize
+    const value: unknown = await configured(request, id)
+    if (typeof value !== 'number' || !Number.isSafeInteger(value) || value < 0) {
+      throw new TypeError(`the maxSize function returned ${String(value)}: use a non-negative integer (0 = no limit)`)
+    }
+    state.maxSize = value > 0 ? value : Number.POSITIVE_INFINITY
+    return state.maxSize
+  }
+
+  /** The most bytes an upload may have in this request: the plugin's `maxSize` and the upload's own limit. */
+  async sizeLimit (request: FastifyRequest, upload: Pick<UploadInfo, 'maxSize'> & { id?: string }): Promise<number> {
+    const global = await this.maxSize(request, upload.id ?? null)
     return Math.min(global, upload.maxSize ?? Number.POSITIVE_INFINITY)
   }
 

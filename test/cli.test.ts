@@ -27,10 +27,12 @@ t.test('flags', async (t) => {
     shutdownTimeout: 10_000,
     behindProxy: false,
     disableTermination: false,
+    disableTerminationForFinishedUploads: false,
     logLevel: 'info'
   })
   t.match(parseFlags(['--port', '0', '--base-path', '/up', '--max-size', '10MiB', '--network-timeout', '500ms',
-    '--acquire-lock-timeout', '2', '--behind-proxy', '--disable-termination', '--disable-download', '--relative-location']), {
+    '--acquire-lock-timeout', '2', '--behind-proxy', '--disable-termination', '--disable-download', '--relative-location',
+    '--disable-termination-for-finished-uploads']), {
     port: 0,
     basePath: '/up/',
     maxSize: 10 * 1024 * 1024,
@@ -38,6 +40,7 @@ t.test('flags', async (t) => {
     acquireLockTimeout: 2000,
     behindProxy: true,
     disableTermination: true,
+    disableTerminationForFinishedUploads: true,
     disableDownload: true,
     relativeLocation: true
   })
@@ -93,6 +96,23 @@ t.test('--public-url: Location comes from it, not from the request\'s Host', asy
   const created = await fetch(server.url, { method: 'POST', headers: { ...TUS, 'Upload-Length': '5', 'X-Forwarded-Host': 'evil.example' } })
   t.equal(created.status, 201)
   t.match(created.headers.get('location'), /^https:\/\/uploads\.example\.com\/tus\/files\/[0-9a-f]{32}$/)
+})
+
+t.test('--disable-termination-for-finished-uploads: DELETE of a completed upload is a 400, of an unfinished one a 204', async (t) => {
+  const dir = await tempDir(t)
+  const server = await startServer(t, ['--port', '0', '--upload-dir', dir, '--log-level', 'warn', '--disable-termination-for-finished-uploads'], BUILT_COMMAND)
+  const create = async (body: string): Promise<string> => {
+    const created = await fetch(server.url, { method: 'POST', headers: { ...TUS, 'Upload-Length': '3', 'Content-Type': 'application/offset+octet-stream' }, body })
+    t.equal(created.status, 201)
+    return created.headers.get('location') as string
+  }
+  const done = await create('abc')
+  const refused = await fetch(done, { method: 'DELETE', headers: TUS })
+  t.equal(refused.status, 400)
+  t.equal(((await refused.json()) as { code: string }).code, 'ERR_INVALID_TERMINATION')
+  t.equal(await (await fetch(done)).text(), 'abc', 'still there')
+  const open = await create('a')
+  t.equal((await fetch(open, { method: 'DELETE', headers: TUS })).status, 204)
 })
 
 t.test('the built command serves a first upload from a fresh directory', async (t) => {

@@ -86,6 +86,55 @@ t.test('concatenation', async (t) => {
   }
 })
 
+t.test('termination: disableTerminationForFinishedUploads refuses completed uploads only, in both dialects', async (t) => {
+  const asked: string[] = []
+  const { app } = await buildApp(t, { disableTerminationForFinishedUploads: true, hooks: { preTerminate: (_request, upload) => { asked.push(upload.id) } } })
+  const remove = async (path: string, headers: Record<string, string> = TUS): Promise<Awaited<ReturnType<FastifyInstance['inject']>>> =>
+    await app.inject({ method: 'DELETE', url: path, headers })
+  const create = async (headers: Record<string, string>, payload?: string): Promise<string> => {
+    const created = await app.inject({ method: 'POST', url: '/files/', headers: { ...TUS, ...headers, ...(payload === undefined ? {} : { 'content-type': OCTET }) }, payload })
+    t.equal(created.statusCode, 201)
+    return new URL(created.headers.location as string).pathname
+  }
+  t.ok(app.tus.extensions.includes('termination'), 'termination is still offered')
+
+  const finished = await create({ 'upload-length': '3' }, 'abc')
+  const refused = await remove(finished)
+  t.equal(refused.statusCode, 400)
+  t.equal(refused.json().code, 'ERR_INVALID_TERMINATION')
+  t.equal((await app.inject({ method: 'HEAD', url: finished, headers: TUS })).headers['upload-offset'], '3', 'the upload stays')
+  t.same(asked, [], 'preTerminate is not asked about a refused termination')
+
+  const unfinished = await create({ 'upload-length': '3' }, 'a')
+  t.equal((await remove(unfinished)).statusCode, 204, 'an unfinished upload is still terminated')
+  t.equal((await app.inject({ method: 'HEAD', url: unfinished, headers: TUS })).statusCode, 404)
+  const deferred = await create({ 'upload-defer-length': '1' })
+  t.equal((await remove(deferred)).statusCode, 204, 'so is one whose length is not known yet')
+
+  const partA = await create({ 'upload-length': '2', 'upload-concat': 'partial' }, 'ab')
+  const partB = await create({ 'upload-length': '2', 'upload-concat': 'partial' }, 'c')
+  t.equal((await remove(partA)).json().code, 'ERR_INVALID_TERMINATION', 'a finished partial upload is complete')
+  await patch(app, partB, 1, 'd')
+  const final = await create({ 'upload-concat': `final;${partA} ${partB}` })
+  t.equal((await remove(final)).json().code, 'ERR_INVALID_TERMINATION', 'a final upload is complete from its creation')
+  const unfinishedPart = await create({ 'upload-length': '2', 'upload-concat': 'partial' }, 'x')
+  t.equal((await remove(unfinishedPart)).statusCode, 204, 'an unfinished partial upload may go')
+
+  const V8 = { 'upload-draft-interop-version': '8' }
+  const draftDone = await app.inject({ method: 'POST', url: '/files/', headers: { ...V8, 'upload-complete': '?1' }, payload: 'abc' })
+  const draftRefused = await remove(new URL(draftDone.headers.location as string).pathname, V8)
+  t.equal(draftRefused.statusCode, 400, 'the draft dialect too')
+  t.match(draftRefused.headers['content-type'], /^application\/problem\+json/)
+  t.equal(draftRefused.json().code, 'ERR_INVALID_TERMINATION')
+  const draftOpen = await app.inject({ method: 'POST', url: '/files/', headers: { ...V8, 'upload-complete': '?0' }, payload: 'ab' })
+  t.equal((await remove(new URL(draftOpen.headers.location as string).pathname, V8)).statusCode, 204)
+  t.equal(asked.length, 4, 'preTerminate runs for each termination that goes ahead')
+
+  const { app: plain } = await buildApp(t)
+  const done = await plain.inject({ method: 'POST', url: '/files/', headers: { ...TUS, 'upload-length': '1', 'content-type': OCTET }, payload: 'a' })
+  t.equal((await plain.inject({ method: 'DELETE', url: new URL(done.headers.location as string).pathname, headers: TUS })).statusCode, 204, 'by default completed uploads may be terminated')
+})
+
 t.test('concatenation: the number of parts and the Upload-Concat size are bounded', async (t) => {
   const { app } = await buildApp(t, { maxConcatParts: 100 })
   const parts: string[] = []

@@ -71,6 +71,8 @@ const receiverLogic: HookHandler = (hook) => {
       }
       return { json: {} }
     case 'pre-finish':
+      if (name === 'queued.txt') return { json: { HTTPResponse: { StatusCode: 202, Body: 'queued for scanning' } } }
+      if (name === 'moved.txt') return { json: { HTTPResponse: { StatusCode: 303, Header: { 'X-Moved': '1' } } } }
       return { json: { HTTPResponse: { Header: { 'X-File-Url': `https://cdn.example/${upload.ID}` } } } }
     case 'pre-terminate':
       if (hook.payload.Event.HTTPRequest.Header['X-Admin'] === undefined) {
@@ -174,6 +176,19 @@ t.test('--hooks-http: every hook, as tusd sends it, and the answers applied', as
     t.equal(response?.headers['x-quota'], '10')
     t.equal((await fetch(`${url}${path.split('/').pop() as string}`, { method: 'HEAD', headers: { 'Tus-Resumable': '1.0.0' } })).status, 404, 'the upload was terminated')
     await receiver.waitFor((hook) => hook.type === 'post-terminate' && hook.payload.Event.Upload.MetaData.filename === 'stop.bin')
+  })
+
+  t.test('pre-finish sets the status of the completing PATCH; a redirect is refused', async (t) => {
+    const { lastResponse } = await upload(url, Buffer.from('scan me'), { filename: 'queued.txt' })
+    t.equal(lastResponse.getStatus(), 202)
+    t.equal(lastResponse.getBody(), 'queued for scanning')
+    const meta = `filename ${Buffer.from('moved.txt').toString('base64')}`
+    const created = await fetch(url, { method: 'POST', headers: { 'Tus-Resumable': '1.0.0', 'Upload-Length': '1', 'Upload-Metadata': meta } })
+    const moved = await fetch(created.headers.get('location') as string, {
+      method: 'PATCH', headers: { 'Tus-Resumable': '1.0.0', 'Content-Type': 'application/offset+octet-stream', 'Upload-Offset': '0' }, body: 'x', redirect: 'manual'
+    })
+    t.equal(moved.status, 500, 'a 3xx would send the client away from its upload')
+    t.equal(moved.headers.get('x-moved'), null)
   })
 
   t.test('a failing blocking hook is a generic 500', async (t) => {

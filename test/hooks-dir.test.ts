@@ -91,6 +91,7 @@ cat > "finished-$TUS_ID.json"
 echo "$TUS_ID $TUS_SIZE $TUS_OFFSET" > "finished-$TUS_ID.env"
 `)
   await script(dir, 'pre-terminate', '#!/bin/sh\necho "refusing $TUS_ID" >&2\nexit 1\n')
+  await script(dir, 'pre-finish', '#!/bin/sh\necho \'{"HTTPResponse": {"StatusCode": 200, "Body": "stored", "Header": {"X-Script": "pre-finish"}}}\'\n')
 }
 
 async function exercise (t: Test, url: string, hooksDir: string, uploadDir: string): Promise<void> {
@@ -105,7 +106,9 @@ async function exercise (t: Test, url: string, hooksDir: string, uploadDir: stri
     headers: { 'Tus-Resumable': '1.0.0', 'Upload-Length': '3', 'Upload-Metadata': metadata('ok.txt'), 'Content-Type': 'application/offset+octet-stream' },
     body: 'abc'
   })
-  t.equal(created.status, 201)
+  t.equal(created.status, 200, 'the pre-finish hook\'s status for the creation that completed the upload')
+  t.equal(await created.text(), 'stored')
+  t.equal(created.headers.get('x-script'), 'pre-finish')
   t.equal(new URL(created.headers.get('location') as string).pathname.split('/').pop(), 'script-3')
   t.same(JSON.parse(await readFile(join(uploadDir, 'script-3.info'), 'utf8')).metadata, { name: 'ok.txt' })
 
@@ -128,7 +131,7 @@ t.test('the command with --hooks-dir (the built command, as a child process)', a
   const uploadDir = await tempDir(t)
   await writeHooks(hooksDir)
   const server = await startServer(t, ['--port', '0', '--upload-dir', uploadDir, '--log-level', 'warn', '--hooks-dir', hooksDir,
-    '--hooks-enabled-events', 'pre-create,post-finish,pre-terminate'], BUILT_COMMAND)
+    '--hooks-enabled-events', 'pre-create,post-finish,pre-terminate,pre-finish'], BUILT_COMMAND)
   await exercise(t, server.url, hooksDir, uploadDir)
   t.match(server.output(), /refusing script-3/, 'the script\'s stderr goes to the server\'s stderr')
 })
@@ -139,7 +142,7 @@ t.test('the command with --hooks-dir (in-process)', async (t) => {
   await writeHooks(hooksDir)
   let out = ''
   const app = await main(['--host', '127.0.0.1', '--port', '0', '--upload-dir', uploadDir, '--log-level', 'silent', '--hooks-dir', hooksDir,
-    '--hooks-enabled-events', 'pre-create, post-finish ,pre-terminate'], {
+    '--hooks-enabled-events', 'pre-create, post-finish ,pre-terminate,pre-finish'], {
     stdout: (text) => { out += text },
     stderr: () => {},
     exit: () => {},

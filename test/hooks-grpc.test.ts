@@ -222,6 +222,35 @@ t.test('the command with --hooks-grpc: reject, rename, new metadata, stop an upl
   t.equal((await fetch(stopLocation, { method: 'HEAD', headers: TUS })).status, 404, 'a stopped upload is terminated, as in tusd')
 })
 
+t.test('the command with --hooks-grpc: pre-finish sets the completing status; a redirect is refused', async (t) => {
+  const server = await startHookServer(t, (request) => {
+    if (request.type !== 'pre-finish') return {}
+    return request.event.upload.metaData.filename === 'moved.txt'
+      ? { httpResponse: { statusCode: 307, header: {}, body: '' } }
+      : { httpResponse: { statusCode: 202, header: { 'X-Scan': 'queued' }, body: 'scanning' } }
+  })
+  const dir = await tempDir(t)
+  const io = fakeIo()
+  const app = await main(['--host', '127.0.0.1', '--port', '0', '--upload-dir', dir, '--log-level', 'silent', '--disable-demo',
+    '--hooks-grpc', server.address, '--hooks-enabled-events', 'pre-finish'], io)
+  if (app === undefined) throw new Error(io.err)
+  t.teardown(async () => await app.close())
+  const url = /listening on (\S+)/.exec(io.out)?.[1] as string
+  const finish = async (name: string): Promise<Response> => {
+    const created = await fetch(url, { method: 'POST', headers: { ...TUS, 'upload-length': '2', 'upload-metadata': `filename ${Buffer.from(name).toString('base64')}` } })
+    return await fetch(created.headers.get('location') as string, {
+      method: 'PATCH', headers: { ...TUS, 'upload-offset': '0', 'content-type': 'application/offset+octet-stream' }, body: 'ab', redirect: 'manual'
+    })
+  }
+  const queued = await finish('scan.txt')
+  t.equal(queued.status, 202, 'the hook\'s status')
+  t.equal(queued.headers.get('x-scan'), 'queued')
+  t.equal(await queued.text(), 'scanning')
+  const moved = await finish('moved.txt')
+  t.equal(moved.status, 500, 'a redirect is refused')
+  t.equal(((await moved.json()) as { code: string }).code, 'ERR_INTERNAL_SERVER_ERROR')
+})
+
 t.test('a missing hook server fails blocking hooks with a generic 500', async (t) => {
   const dir = await tempDir(t)
   const io = fakeIo()

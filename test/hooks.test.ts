@@ -205,6 +205,82 @@ t.test('preFinish shapes the completing response; onUploadComplete runs after it
   t.same(created.json(), { stored: true })
 })
 
+t.test('preFinish may set the status of the completing PATCH and POST; the upload stays complete', async (t) => {
+  const completed: string[] = []
+  const { app } = await buildApp(t, {
+    hooks: {
+      preFinish: (request) => {
+        const wanted = request.headers['x-want'] as string
+        if (wanted === 'accepted') return { status: 202, body: { queued: true } }
+        if (wanted === 'ok') return { status: 200 }
+        if (wanted === 'refused') return { status: 422, headers: { 'x-why': 'virus' }, body: { message: 'infected' } }
+        return undefined
+      },
+      onUploadComplete: (request, upload) => { completed.push(`${request.headers['x-want'] as string}:${upload.offset}`) }
+    }
+  })
+  const patch = async (want: string): Promise<{ path: string, response: Awaited<ReturnType<typeof app.inject>> }> => {
+    const path = await createUpload(app, { 'upload-length': '3' })
+    const response = await app.inject({ method: 'PATCH', url: path, headers: { ...TUS, 'content-type': OCTET, 'upload-offset': '0', 'x-want': want }, payload: 'abc' })
+    return { path, response }
+  }
+  const accepted = await patch('accepted')
+  t.equal(accepted.response.statusCode, 202, 'the hook\'s status')
+  t.same(accepted.response.json(), { queued: true })
+  t.equal(accepted.response.headers['upload-offset'], '3', 'the tus headers stay')
+  const ok = await patch('ok')
+  t.equal(ok.response.statusCode, 200, 'a status without a body')
+  t.equal(ok.response.body, '')
+  const refused = await patch('refused')
+  t.equal(refused.response.statusCode, 422, 'an error status is sent as asked')
+  t.equal(refused.response.headers['x-why'], 'virus')
+  t.same(refused.response.json(), { message: 'infected' })
+  const head = await app.inject({ method: 'HEAD', url: refused.path, headers: TUS })
+  t.equal(head.headers['upload-offset'], '3', 'the upload is complete whatever the status')
+  const created = await app.inject({ method: 'POST', url: '/files/', headers: { ...TUS, 'upload-length': '2', 'content-type': OCTET, 'x-want': 'ok' }, payload: 'ab' })
+  t.equal(created.statusCode, 200, 'a creation-with-upload that completes takes the status too')
+  t.ok(created.headers.location, 'and keeps its Location')
+  await sleep(20)
+  t.same(completed, ['accepted:3', 'ok:3', 'refused:3', 'ok:2'], 'onUploadComplete runs after each')
+})
+
+t.test('preFinish may not set a status or header that breaks the protocol: a logged 500', async (t) => {
+  const lines: string[] = []
+  const answers: Record<string, unknown> = {
+    redirect: { status: 302 },
+    interim: { status: 103 },
+    reset: { status: 205 },
+    partial: { status: 206 },
+    text: { status: '202' },
+    empty: { status: 204, body: 'x' },
+    offset: { headers: { 'Upload-Offset': '0' } },
+    length: { headers: { 'content-length': '1' } }
+  }
+  const app = Fastify({ logger: { level: 'error', stream: { write: (line: string) => { lines.push(line) } } } })
+  await app.register(tus, { store: new MemoryStore(), hooks: { preFinish: (request) => answers[request.headers['x-want'] as string] as never } })
+  t.teardown(async () => await app.close())
+  for (const want of Object.keys(answers)) {
+    const path = await createUpload(app, { 'upload-length': '1' })
+    const response = await app.inject({ method: 'PATCH', url: path, headers: { ...TUS, 'content-type': OCTET, 'upload-offset': '0', 'x-want': want }, payload: 'a' })
+    t.equal(response.statusCode, 500, want)
+    t.equal(response.json().code, 'ERR_INTERNAL_SERVER_ERROR', want)
+    t.notMatch(response.body, /preFinish/, `${want}: no internal text`)
+  }
+  const created = await app.inject({ method: 'POST', url: '/files/', headers: { ...TUS, 'upload-length': '0' } })
+  t.equal(created.statusCode, 201, 'a hook that asks for nothing changes nothing')
+  const hooked = Fastify({ logger: false })
+  await hooked.register(tus, { store: new MemoryStore(), hooks: { preFinish: [() => ({ headers: { 'x-first': '1' } }), () => ({ headers: { Location: '/elsewhere' } })] } })
+  t.teardown(async () => await hooked.close())
+  const creation = await hooked.inject({ method: 'POST', url: '/files/', headers: { ...TUS, 'upload-length': '0' } })
+  t.equal(creation.statusCode, 500, 'no Location on a creation: it is the upload\'s URL')
+  t.equal(creation.headers['x-first'], undefined, 'nothing of what the hooks asked for is sent')
+  const path = await createUpload(hooked, { 'upload-length': '1' })
+  const append = await hooked.inject({ method: 'PATCH', url: path, headers: { ...TUS, 'content-type': OCTET, 'upload-offset': '0' }, payload: 'a' })
+  t.equal(append.statusCode, 204, 'a Location on an append (the processed file) is fine')
+  t.equal(append.headers.location, '/elsewhere')
+  t.ok(lines.some((line) => line.includes('preFinish returned the status 302')), 'the reason is logged')
+})
+
 t.test('preTerminate can refuse a termination', async (t) => {
   const { app } = await buildApp(t, { hooks: { preTerminate: () => { throw new Forbidden() } } })
   const path = await createUpload(app)

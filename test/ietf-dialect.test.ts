@@ -159,6 +159,22 @@ t.test('lengths: declared, inconsistent, deferred and fixed on completion, empty
   t.equal(finish.headers['upload-complete'], '?1')
 })
 
+t.test('preFinish may set the status of the completing append and creation', async (t) => {
+  const { app } = await buildApp(t, { hooks: { preFinish: (request) => ({ status: Number(request.headers['x-status']) }) } })
+  const created = await app.inject({ method: 'POST', url: '/files/', headers: { ...V8, 'upload-complete': '?0' }, payload: 'ab' })
+  t.equal(created.statusCode, 201, 'no preFinish before the upload completes')
+  const done = await app.inject({ method: 'PATCH', url: pathOf(created.headers.location), headers: { ...V8, ...PU, 'upload-complete': '?1', 'upload-offset': '2', 'x-status': '202' }, payload: 'cd' })
+  t.equal(done.statusCode, 202)
+  t.equal(done.headers['upload-complete'], '?1')
+  t.equal(done.headers['upload-offset'], '4')
+  const whole = await app.inject({ method: 'POST', url: '/files/', headers: { ...V8, 'upload-complete': '?1', 'x-status': '200' }, payload: 'abc' })
+  t.equal(whole.statusCode, 200)
+  t.ok(whole.headers.location)
+  const redirect = await app.inject({ method: 'POST', url: '/files/', headers: { ...V8, 'upload-complete': '?1', 'x-status': '308' }, payload: 'abc' })
+  t.equal(redirect.statusCode, 500, 'a redirect is refused')
+  t.equal(redirect.json().code, 'ERR_INTERNAL_SERVER_ERROR')
+})
+
 t.test('hooks, preFinish bodies, errors and stores without deferred lengths', async (t) => {
   const { app } = await buildApp(t, {
     hooks: {

@@ -25,6 +25,7 @@ t.test('bad options are coded errors that name the option', async (t) => {
     ['path without a slash', { store, path: 'files' }, /"path"/],
     ['negative maxSize', { store, maxSize: -1 }, /"maxSize"/],
     ['fractional maxSize', { store, maxSize: 1.5 }, /"maxSize"/],
+    ['string maxSize', { store, maxSize: '10MB' }, /"maxSize"/],
     ['string timeout', { store, networkTimeout: '60s' }, /"networkTimeout"/],
     ['zero network timeout', { store, networkTimeout: 0 }, /"networkTimeout"/],
     ['non-boolean flag', { store, disableDownload: 'yes' }, /"disableDownload"/],
@@ -66,6 +67,16 @@ t.test('undefined values fall back to defaults; logLevel passes through', async 
   await app.register(tus, { store: new MemoryStore(), maxSize: undefined, logLevel: 'warn' } as never)
   await app.ready()
   t.equal(app.tus.options.maxSize, 0)
+})
+
+t.test('maxSize may be a function of the request', async (t) => {
+  const app = Fastify()
+  t.teardown(async () => await app.close())
+  const maxSize = (): number => 5
+  await app.register(tus, { store: new MemoryStore(), maxSize })
+  await app.ready()
+  t.equal(app.tus.options.maxSize, maxSize)
+  t.equal((await app.inject({ method: 'OPTIONS', url: '/files/' })).headers['tus-max-size'], '5')
 })
 
 t.test('options must be an object', async (t) => {

@@ -216,6 +216,28 @@ t.test('pre-finish: status, body and headers shape the completing response', asy
   t.equal(zero.body, 'done')
 })
 
+t.test('pre-finish: the status goes through the plugin\'s checks; a redirect or a tus header is refused', async (t) => {
+  const { app } = await appWith(t, fakeTransport((request): Partial<HookResponse> => {
+    const name = request.Event.Upload.MetaData.name
+    if (name === 'redirect') return { HTTPResponse: { StatusCode: 302, Body: '', Header: { 'X-A': '1' } } }
+    if (name === 'offset') return { HTTPResponse: { StatusCode: 0, Body: '', Header: { 'Upload-Offset': '0' } } }
+    return { HTTPResponse: { StatusCode: 418, Body: 'short and stout', Header: {} } }
+  }), ['pre-finish'])
+  const finish = async (name: string): Promise<Awaited<ReturnType<typeof app.inject>>> => {
+    const created = await app.inject({ method: 'POST', url: '/files/', headers: { ...TUS, 'upload-length': '1', 'upload-metadata': `name ${Buffer.from(name).toString('base64')}` } })
+    return await app.inject({ method: 'PATCH', url: new URL(created.headers.location as string).pathname, headers: { ...TUS, 'content-type': OCTET, 'upload-offset': '0' }, payload: 'a' })
+  }
+  const teapot = await finish('teapot')
+  t.equal(teapot.statusCode, 418, 'an error status is sent as the hook asked')
+  t.equal(teapot.body, 'short and stout')
+  for (const name of ['redirect', 'offset']) {
+    const refused = await finish(name)
+    t.equal(refused.statusCode, 500, name)
+    t.equal(refused.json().code, 'ERR_INTERNAL_SERVER_ERROR', name)
+    t.equal(refused.headers['x-a'], undefined, `${name}: nothing of the answer is merged`)
+  }
+})
+
 t.test('non-blocking hooks are not awaited; their failures are logged', async (t) => {
   const lines: string[] = []
   let release: () => void = () => {}

@@ -8,7 +8,7 @@
  * | pre-create      | `preCreate`        | `RejectUpload` → 400 ERR_UPLOAD_REJECTED; `ChangeFileInfo.ID/MetaData` |
  * | post-create     | `postCreate`       | ignored (not awaited)                                                 |
  * | post-receive    | `onUploadProgress` | `StopUpload` → the upload is terminated, 400 ERR_UPLOAD_STOPPED        |
- * | pre-finish      | `preFinish`        | `HTTPResponse` shapes the response                                    |
+ * | pre-finish      | `preFinish`        | `HTTPResponse` sets the status, headers and body (checked by the plugin) |
  * | post-finish     | `onUploadComplete` | ignored (not awaited)                                                 |
  * | pre-terminate   | `preTerminate`     | `RejectTermination` → 400 ERR_UPLOAD_TERMINATION_REJECTED              |
  * | post-terminate  | `postTerminate`    | ignored (not awaited)                                                 |
@@ -138,8 +138,12 @@ export class TusdHooks {
     const answer = await this.#invoke('pre-finish', request, fileInfo(upload, this.#storage))
     const response = answer.HTTPResponse
     this.#respond(request, 'success', response)
-    // headers and body through the plugin, so a body turns a 204 into a 200
-    return response.Body === '' ? { headers: response.Header } : { headers: response.Header, body: response.Body }
+    // status, headers and body through the plugin, which checks them (a redirect is refused) and
+    // turns a 204 with a body into a 200
+    const result: PreFinishResult = { headers: response.Header }
+    if (response.StatusCode !== 0) result.status = response.StatusCode
+    if (response.Body !== '') result.body = response.Body
+    return result
   }
 
   async #preTerminate (request: FastifyRequest, upload: UploadInfo): Promise<void> {

@@ -3,7 +3,7 @@ import type { FastifyReply, FastifyRequest } from 'fastify'
 import { setDiscoveryHeaders } from '../discovery.js'
 import type { Runtime } from '../runtime.js'
 
-export async function handleOptions (tus: Runtime, _request: FastifyRequest, reply: FastifyReply): Promise<void> {
-  setDiscoveryHeaders(tus, reply)
+export async function handleOptions (tus: Runtime, request: FastifyRequest, reply: FastifyReply): Promise<void> {
+  await setDiscoveryHeaders(tus, request, reply)
   reply.code(204).send()
 }

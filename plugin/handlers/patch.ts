@@ -8,6 +8,7 @@ import { isComplete } from '../../stores/store.js'
 import { requireVersion, uploadId } from '../checks.js'
 import * as errors from '../errors.js'
 import { header, mediaType, OFFSET_OCTET_STREAM, parseInteger } from '../headers.js'
+import { finishStatus } from '../hooks.js'
 import { append, declareLength, receiveChunk } from '../lifecycle.js'
 import type { Runtime } from '../runtime.js'
 
@@ -32,7 +33,7 @@ export async function handlePatch (tus: Runtime, request: FastifyRequest, reply:
         if (info.size !== length) throw new errors.InvalidUploadLength('cannot change once set')
         return info
       }
-      return await declareLength(tus, info, length, () => new errors.InvalidUploadLength('is smaller than the upload offset'))
+      return await declareLength(tus, request, info, length, () => new errors.InvalidUploadLength('is smaller than the upload offset'))
     },
     receive: async (info, session) => {
       const received = await receiveChunk(tus, request, session, info)
@@ -44,9 +45,5 @@ export async function handlePatch (tus: Runtime, request: FastifyRequest, reply:
   if (result.error !== undefined) throw result.error
   reply.header('Upload-Offset', String(result.info.offset))
   tus.setExpires(reply, result.info, new Date())
-  if (result.body === undefined) {
-    reply.code(204).send()
-  } else {
-    reply.code(200).send(result.body)
-  }
+  reply.code(finishStatus(204, result.finished)).send(result.finished?.body)
 }

@@ -11,6 +11,7 @@ import { hasTusBody, requireVersion } from '../checks.js'
 import * as errors from '../errors.js'
 import { parseConcat, withParts } from '../concat.js'
 import { header, parseInteger, parseMetadata } from '../headers.js'
+import { finishStatus } from '../hooks.js'
 import { createUpload, receiveChunk } from '../lifecycle.js'
 import type { Runtime } from '../runtime.js'
 import { checkOrigin } from '../urls.js'
@@ -62,8 +63,8 @@ async function create (tus: Runtime, request: FastifyRequest, reply: FastifyRepl
     }
     if (received.reason === 'too-large') throw received.error
   }
-  const body = isComplete(after) ? await tus.finish(request, reply, after) : undefined
-  reply.code(201).send(body)
+  const finished = isComplete(after) ? await tus.finish(request, reply, after, true) : undefined
+  reply.code(finishStatus(201, finished)).send(finished?.body)
 }
 
 /** The declared length, or `undefined` for a deferred one; every malformed combination is a 400. */
@@ -80,6 +81,6 @@ function uploadLength (tus: Runtime, request: FastifyRequest): number | undefine
   if (size === undefined) {
     throw new errors.InvalidUploadLength(length === undefined ? 'is required (or Upload-Defer-Length: 1)' : 'must be a non-negative integer')
   }
-  if (size > tus.sizeLimit({})) throw new errors.MaxSizeExceeded(tus.options.maxSize)
+  // above `maxSize`: 413 from createUpload, which asks a maxSize function with the new id
   return size
 }

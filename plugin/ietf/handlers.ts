@@ -14,6 +14,7 @@ import { contentLength, hasBody, uploadId } from '../checks.js'
 import * as errors from '../errors.js'
 import { setDiscoveryHeaders } from '../discovery.js'
 import { header, mediaType, parseMetadata } from '../headers.js'
+import { finishStatus } from '../hooks.js'
 import { append, createUpload, declareLength, receiveChunk, status, terminate, type Received } from '../lifecycle.js'
 import { stateOf } from '../request-state.js'
 import type { Runtime } from '../runtime.js'
@@ -30,8 +31,8 @@ export type DraftHandler = (tus: Runtime, request: FastifyRequest, reply: Fastif
 const RESUMPTION_REASON = 'Upload Resumption Supported'
 
 /** `Upload-Limit` for an upload (or the collection): size limit and, while unfinished, its remaining lifetime. */
-function limitFor (tus: Runtime, rules: VersionRules, info?: UploadInfo): string {
-  const maxSize = tus.sizeLimit(info ?? {})
+async function limitFor (tus: Runtime, request: FastifyRequest, rules: VersionRules, info?: UploadInfo): Promise<string> {
+  const maxSize = await tus.sizeLimit(request, info ?? {})
   const at = info === undefined ? undefined : tus.expiresAt(info)
   return uploadLimit(rules, {
     maxSize: Number.isFinite(maxSize) ? maxSize : undefined,
@@ -40,10 +41,10 @@ function limitFor (tus: Runtime, rules: VersionRules, info?: UploadInfo): string
 }
 
 /** The upload's state as the version spells it: offset, completion and (6+) the limits. */
-function stateHeaders (tus: Runtime, reply: FastifyReply, rules: VersionRules, info: UploadInfo): void {
+async function stateHeaders (tus: Runtime, request: FastifyRequest, reply: FastifyReply, rules: VersionRules, info: UploadInfo): Promise<void> {
   reply.header('Upload-Offset', String(info.offset))
   reply.header(...completionHeader(rules, isComplete(info)))
-  if (rules.uploadLimit) reply.header('Upload-Limit', limitFor(tus, rules, info))
+  if (rules.uploadLimit) reply.header('Upload-Limit', await limitFor(tus, request, rules, info))
 }
 
 /** Progress 104s (5+) with the offset the store has taken in; never with a `Location`. */
@@ -108,10 +109,6 @@ export const draftCreate: DraftHandler = async (tus, request, reply, rules) => {
   }
   if (size !== undefined && declared !== undefined && declared > size) throw new errors.InconsistentLength(`Upload-Length ${size} but the request carries ${declared} bytes`)
   if (size === undefined && !canDeferLength(tus.store)) throw new errors.DeferLengthUnsupported()
-  if (size !== undefined && size > tus.sizeLimit({})) {
-    if (rules.uploadLimit) reply.header('Upload-Limit', limitFor(tus, rules))
-    throw new errors.MaxSizeExceeded(tus.options.maxSize)
-  }
   const withBody = hasBody(request)
   const announced = tus.options.ietfInformational
   const binaryMetadata: Metadata = Object.create(null) as Metadata
@@ -122,13 +119,13 @@ export const draftCreate: DraftHandler = async (tus, request, reply, rules) => {
     const location = tus.location(request, created.id)
     reply.header('Location', location)
     const interim: Record<string, string> = { 'Upload-Draft-Interop-Version': String(rules.version), Location: location }
-    if (rules.uploadLimit) interim['Upload-Limit'] = limitFor(tus, rules, created)
+    if (rules.uploadLimit) interim['Upload-Limit'] = await limitFor(tus, request, rules, created)
     if (announced) sendInformational(request, reply, RESUMPTION_STATUS, RESUMPTION_REASON, interim)
     if (withBody) {
       const progress = progressReporter(tus, request, reply, rules)
       let received: Settled
       try {
-        received = await settleLength(tus, created, await receiveDraft(tus, request, session, created, progress), completes)
+        received = await settleLength(tus, request, created, await receiveDraft(tus, request, session, created, progress), completes)
       } catch (err) {
         if (rules.invalidateOnOverrun && isOverrun(request, err as Error)) throw await invalidate(tus, request, created)
         throw err
@@ -146,14 +143,18 @@ export const draftCreate: DraftHandler = async (tus, request, reply, rules) => {
     }
     if (completes && created.size === undefined) {
       // an empty creation that completes: a zero-length upload
-      return { info: await declareLength(tus, created, 0, lengthBelowOffset), failure: undefined }
+      return { info: await declareLength(tus, request, created, 0, lengthBelowOffset), failure: undefined }
     }
     return { info: created, failure: undefined }
+  }).catch(async (err: unknown) => {
+    // above the size limit: the client learns the limit
+    if (err instanceof errors.MaxSizeExceeded && rules.uploadLimit) reply.header('Upload-Limit', await limitFor(tus, request, rules))
+    throw err
   })
-  stateHeaders(tus, reply, rules, info)
+  await stateHeaders(tus, request, reply, rules, info)
   if (failure !== undefined) throw failure
-  const body = isComplete(info) ? await tus.finish(request, reply, info) : undefined
-  reply.code(201).send(body)
+  const finished = isComplete(info) ? await tus.finish(request, reply, info, true) : undefined
+  reply.code(finishStatus(201, finished)).send(finished?.body)
 }
 
 const lengthBelowOffset = (): Error => new errors.InconsistentLength('Upload-Length is smaller than the upload offset')
@@ -201,12 +202,12 @@ interface Settled extends Received {
  * After a body: a completing request whose body arrived whole fixes a deferred length at the
  * offset; one that fell short of a known length is an inconsistent length (its bytes are kept).
  */
-async function settleLength (tus: Runtime, info: UploadInfo, received: Received, completes: boolean): Promise<Settled> {
+async function settleLength (tus: Runtime, request: FastifyRequest, info: UploadInfo, received: Received, completes: boolean): Promise<Settled> {
   let size = info.size
   let error = received.error
   if (completes && received.reason === 'complete') {
     if (size === undefined) {
-      size = (await declareLength(tus, { ...info, offset: received.offset }, received.offset, lengthBelowOffset)).size
+      size = (await declareLength(tus, request, { ...info, offset: received.offset }, received.offset, lengthBelowOffset)).size
     } else if (received.offset !== size) {
       error = new errors.InconsistentLength(`the upload was completed at ${received.offset} bytes but its length is ${size}`)
     }
@@ -244,13 +245,13 @@ export const draftAppend: DraftHandler = async (tus, request, reply, rules) => {
       if (known !== undefined && end !== undefined && known !== end) throw new errors.InconsistentLength(`the request ends the upload at ${end} bytes but its length is ${known}`)
       const target = known ?? end
       // an empty request that declares the length at the offset completes the upload here
-      if (info.size === undefined && target !== undefined) return await declareLength(tus, info, target, lengthBelowOffset)
+      if (info.size === undefined && target !== undefined) return await declareLength(tus, request, info, target, lengthBelowOffset)
       return info
     },
     receive: async (info, session) => {
       let got: Settled
       try {
-        got = await settleLength(tus, info, await receiveDraft(tus, request, session, info, progressReporter(tus, request, reply, rules)), completes)
+        got = await settleLength(tus, request, info, await receiveDraft(tus, request, session, info, progressReporter(tus, request, reply, rules)), completes)
       } catch (err) {
         if (rules.invalidateOnOverrun && isOverrun(request, err as Error)) throw await invalidate(tus, request, info)
         throw err
@@ -262,14 +263,9 @@ export const draftAppend: DraftHandler = async (tus, request, reply, rules) => {
       return { info: after, completed: got.reason !== 'stopped' && isComplete(after), error: got.error }
     }
   })
-  const body = result.body
-  stateHeaders(tus, reply, rules, result.info)
+  await stateHeaders(tus, request, reply, rules, result.info)
   if (result.error !== undefined) throw result.error
-  if (body === undefined) {
-    reply.code(result.completed ? 204 : rules.appendStatus).send()
-  } else {
-    reply.code(200).send(body)
-  }
+  reply.code(finishStatus(result.completed ? 204 : rules.appendStatus, result.finished)).send(result.finished?.body)
 }
 
 /** 3-6: HEAD and DELETE must not carry the headers of a creation or append. */
@@ -291,7 +287,7 @@ export const draftHead: DraftHandler = async (tus, request, reply, rules) => {
   reply.header('Upload-Offset', String(info.offset))
   reply.header(...completionHeader(rules, isComplete(info)))
   if (rules.lengthInHead && info.size !== undefined) reply.header('Upload-Length', String(info.size))
-  if (rules.limitInHead) reply.header('Upload-Limit', limitFor(tus, rules, info))
+  if (rules.limitInHead) reply.header('Upload-Limit', await limitFor(tus, request, rules, info))
   reply.code(rules.headStatus).send()
 }
 
@@ -304,8 +300,8 @@ export const draftDelete: DraftHandler = async (tus, request, reply, rules) => {
 
 /** OPTIONS: the tus discovery headers, plus `Upload-Limit` (6+) and `Accept-Patch` (8). */
 export const draftOptions: DraftHandler = async (tus, request, reply, rules) => {
-  if (rules.uploadLimit) reply.header('Upload-Limit', limitFor(tus, rules))
+  if (rules.uploadLimit) reply.header('Upload-Limit', await limitFor(tus, request, rules))
   if (rules.acceptPatch) reply.header('Accept-Patch', PARTIAL_UPLOAD)
-  setDiscoveryHeaders(tus, reply)
+  await setDiscoveryHeaders(tus, request, reply)
   reply.code(204).send()
 }
