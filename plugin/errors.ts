@@ -20,7 +20,7 @@ function createError<C extends string, SC extends number> (code: C, message: str
 }
 
 /* Raised by stores and lockers, and by the plugin: one class each (stores/store.ts, locks/locker.ts) */
-export { UploadNotFound, StoreFull } from '../stores/store.js'
+export { UploadNotFound, UploadExists, StoreFull } from '../stores/store.js'
 export { LockTimeout } from '../locks/locker.js'
 
 /* Request validation */

@@ -157,11 +157,16 @@ export class UploadNotFound extends Error {
   }
 }
 
-/** Raised by `create` when an upload with that id exists already. */
+/**
+ * Raised by `create` when an upload with that id exists already (the store must not touch it).
+ * The one class for this code: the plugin sends it (`errors.UploadExists`, 409); a store's own
+ * copy with the earlier code `UPLOAD_EXISTS` is recognised too.
+ */
 export class UploadExists extends Error {
-  readonly code = 'UPLOAD_EXISTS'
-  constructor (readonly id: string) {
-    super(`upload ${id} exists already`)
+  readonly code = 'ERR_UPLOAD_EXISTS'
+  readonly statusCode = 409
+  constructor (readonly id?: string) {
+    super('An upload with this id exists already')
     this.name = 'UploadExists'
   }
 }
