@@ -16,26 +16,26 @@ export type Action = 'create' | 'head' | 'patch' | 'get' | 'delete' | 'concat'
 /** The upload `preCreate` sees: what the client asked for, under the id it will get. */
 export interface UploadDraft {
   id: string
-  size?: number
+  size?: number | undefined
   metadata: Metadata
   /** Values of `metadata` that are not UTF-8, as base64 of their exact bytes (see `metadataBytes`). */
-  binaryMetadata?: Metadata
-  concat?: UploadInfo['concat']
+  binaryMetadata?: Metadata | undefined
+  concat?: UploadInfo['concat'] | undefined
 }
 
 /** What `preCreate` may change. */
 export interface PreCreateResult {
   /** Use this id instead (1–100 characters of `[A-Za-z0-9_-]`). */
-  id?: string
+  id?: string | undefined
   /** Merged into the client's metadata; a `null` value removes the key. */
-  metadata?: Record<string, string | null>
+  metadata?: Record<string, string | null> | undefined
   /** A size limit for this upload, below the plugin's `maxSize`. */
-  maxSize?: number
+  maxSize?: number | undefined
 }
 
 /** What `preFinish` may add to the response that completes an upload. */
 export interface PreFinishResult {
-  headers?: Record<string, string>
+  headers?: Record<string, string> | undefined
   /** A body for the response (its status becomes 200 when the tus answer would be 204). */
   body?: unknown
 }

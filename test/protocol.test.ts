@@ -6,7 +6,7 @@ import Fastify from 'fastify'
 import t from 'tap'
 import tus, { metadataBytes } from '../plugin/index.js'
 import { MemoryStore } from '../stores/memory.js'
-import type { DataStore } from '../stores/store.js'
+import type { DataStore, Metadata } from '../stores/store.js'
 import { buildApp, createUpload, OCTET, TUS } from './helpers/app.js'
 
 t.test('OPTIONS advertises version, extensions and max size', async (t) => {
@@ -395,7 +395,7 @@ t.test('the plugin works under an outer prefix and with a root path', async (t) 
 })
 
 t.test('metadata values that are not UTF-8 are kept and echoed byte for byte', async (t) => {
-  const seen: Array<{ metadata: Record<string, string>, binaryMetadata?: Record<string, string> }> = []
+  const seen: Array<{ metadata: Metadata, binaryMetadata?: Metadata | undefined }> = []
   const { app } = await buildApp(t, {
     fileStore: true,
     hooks: {

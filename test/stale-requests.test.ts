@@ -39,7 +39,7 @@ async function until (check: () => boolean, what: string): Promise<void> {
 }
 
 /** After the live request A ended: the client's resume C (HEAD, then PATCH of the rest) completes the upload. */
-async function resume (t: Test, app: FastifyInstance, path: string): Promise<void> {
+async function resume (t: Test, app: Pick<FastifyInstance, 'inject'>, path: string): Promise<void> {
   const head = await app.inject({ method: 'HEAD', url: path, headers: TUS })
   t.equal(head.headers['upload-offset'], '5', 'C: HEAD sees every byte A sent')
   const patch = await app.inject({ method: 'PATCH', url: path, headers: { ...TUS, 'content-type': OCTET, 'upload-offset': '5' }, payload: 'fghij' })
