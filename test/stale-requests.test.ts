@@ -104,3 +104,36 @@ t.test('HTTP/2: a PATCH whose stream was reset before it got the lock does not i
   t.equal(result.offset, '5')
   await resume(t, app, path)
 })
+
+t.test('HTTP/2: a request waiting for the lock stops waiting when its stream is reset', async (t) => {
+  let open!: () => void
+  const gate = new Promise<void>((resolve) => { open = resolve })
+  let holding!: () => void
+  const held = new Promise<void>((resolve) => { holding = resolve })
+  const app = Fastify({ http2: true })
+  await app.register(tus, {
+    store: new MemoryStore(),
+    // the holder: a DELETE whose preTerminate hook keeps the lock until the test opens the gate
+    hooks: { preTerminate: async () => { holding(); await gate } }
+  })
+  await app.listen({ host: '127.0.0.1', port: 0 })
+  t.teardown(async () => { await app.close() })
+  const waits: Array<{ acquired: boolean, timedOut: boolean, waiter: boolean }> = []
+  app.tus.on('lock-wait', (event) => { waits.push({ acquired: event.acquired, timedOut: event.timedOut, waiter: event.request.headers['x-waiter'] !== undefined }) })
+  const session: ClientHttp2Session = connectHttp2(`http://127.0.0.1:${(app.server.address() as AddressInfo).port}`)
+  t.teardown(() => session.destroy())
+  const created = await app.inject({ method: 'POST', url: '/files/', headers: { ...TUS, 'upload-length': '10' } })
+  const path = new URL(created.headers.location as string).pathname
+
+  const deletion = app.inject({ method: 'DELETE', url: path, headers: TUS })
+  await held
+  const waiter = session.request({ ':method': 'PATCH', ':path': path, ...TUS, 'content-type': OCTET, 'upload-offset': '0', 'x-waiter': '1' })
+  waiter.on('error', () => {})
+  waiter.write('ab')
+  await sleep(100)
+  waiter.close(h2.NGHTTP2_CANCEL)
+  await until(() => waits.some((wait) => wait.waiter), 'the waiter\'s lock wait to end')
+  t.same(waits.find((wait) => wait.waiter), { acquired: false, timedOut: false, waiter: true }, 'it gave up while the holder still held the lock')
+  open()
+  t.equal((await deletion).statusCode, 204, 'the holder finished undisturbed')
+})
