@@ -12,7 +12,7 @@ export type Metadata = Record<string, string | undefined>
  * A final upload's `value` is the `Upload-Concat` header as the client sent it, echoed on HEAD
  * (absent in infos written before it was kept: HEAD then lists the parts' URLs).
  */
-export type Concat = { kind: 'partial' } | { kind: 'final', parts: string[], value?: string }
+export type Concat = { kind: 'partial' } | { kind: 'final', parts: string[], value?: string | undefined }
 
 /** What a store knows about one upload. */
 export interface UploadInfo {
