@@ -44,22 +44,22 @@ export interface DynamoLockerOptions {
    * stays yours: `close()` does not destroy it. Default: a client from the environment
    * (`AWS_REGION`, credentials chain).
    */
-  client?: DynamoDBClient | DynamoDBClientConfig
+  client?: DynamoDBClient | DynamoDBClientConfig | undefined
   /** The table (partition key `id`, a string; see `createLockTable`). Default `tus-locks`. */
-  table?: string
+  table?: string | undefined
   /** Prefix of the items' keys, so several deployments can share a table. Default `tus:lock:`. */
-  keyPrefix?: string
+  keyPrefix?: string | undefined
   /** Lease of a lock in ms; the holder keeps renewing it. Default 10 000. */
-  ttl?: number
+  ttl?: number | undefined
   /** Milliseconds between renewals of a held lease; less than half the TTL. Default a third of the TTL. */
-  renewInterval?: number
+  renewInterval?: number | undefined
   /**
    * Milliseconds between two looks of a holder at its item (release requests, loss) and between
    * two attempts of a waiter. Less than `renewInterval`. Default 500.
    */
-  pollInterval?: number
+  pollInterval?: number | undefined
   /** Longest time in ms one DynamoDB call may take before the locker gives up on it. Default 3000. */
-  commandTimeout?: number
+  commandTimeout?: number | undefined
 }
 
 interface Held {

@@ -31,17 +31,17 @@ export interface EtcdLockerOptions {
    * `Etcd3` options. A client you pass stays yours: `close()` does not close it.
    * Default `http://127.0.0.1:2379`.
    */
-  etcd?: Etcd3 | string | string[] | IOptions
+  etcd?: Etcd3 | string | string[] | IOptions | undefined
   /** Prefix of every key the locker writes. Default `tus/`. */
-  keyPrefix?: string
+  keyPrefix?: string | undefined
   /** Lease lifetime in ms: whole seconds, at least 2000 (etcd's smallest lease). Default 10 000. */
-  ttl?: number
+  ttl?: number | undefined
   /** Milliseconds between keep-alives of a held lock's lease; less than half the TTL. Default a third of the TTL. */
-  renewInterval?: number
+  renewInterval?: number | undefined
   /** Longest time in ms a waiter goes without trying again when no event arrives. Default 1000. */
-  recheckInterval?: number
+  recheckInterval?: number | undefined
   /** Longest time in ms one etcd call may take before the locker gives up on it. Default 3000. */
-  commandTimeout?: number
+  commandTimeout?: number | undefined
 }
 
 interface Held {

@@ -37,15 +37,15 @@ export interface FileLockerOptions {
   /** Where lock files live. Use the upload directory or a directory beside it. */
   directory: string
   /** Milliseconds between safety re-checks while waiting or holding. Default 1000. */
-  recheckInterval?: number
+  recheckInterval?: number | undefined
   /** Mode of the directory when the locker creates it (an existing one is left as it is). Default 0o700. */
-  directoryMode?: number
+  directoryMode?: number | undefined
   /**
    * Milliseconds an unlocked lock stays this process's, taken back by its next request for the
    * upload without a file-system call; another process's request ends it at once. Default 0 (off):
    * the lock file goes at unlock.
    */
-  leaseTime?: number
+  leaseTime?: number | undefined
 }
 
 interface Lease {

@@ -24,10 +24,11 @@ export class MemoryLocker implements Locker {
   readonly #entries = new Map<string, Entry>()
 
   async lock (id: string, options: LockOptions): Promise<Lock> {
+    // a caller that has given up already never disturbs the holder
+    if (options.signal.aborted) throw new LockTimeout(id, { cause: options.signal.reason })
     const holder: Holder = { onReleaseRequested: options.onReleaseRequested, asked: false }
     const entry = this.#entries.get(id)
     if (entry === undefined) {
-      if (options.signal.aborted) throw new LockTimeout(id, { cause: options.signal.reason })
       this.#entries.set(id, { holder, waiters: [] })
       return this.#lockFor(id, holder)
     }

@@ -33,17 +33,17 @@ export interface RedisLockerOptions {
    * `Cluster`), a URL (`redis://`, `rediss://`, `unix:///path/redis.sock`) or ioredis options.
    * A client you pass stays yours: `close()` does not quit it. Default `redis://127.0.0.1:6379`.
    */
-  redis?: RedisClient | string | RedisOptions
+  redis?: RedisClient | string | RedisOptions | undefined
   /** Prefix of the lock keys and of the pub/sub channel. Default `tus:lock:`. */
-  keyPrefix?: string
+  keyPrefix?: string | undefined
   /** Lifetime of a lock key in ms; the holder keeps renewing it. Default 10 000. */
-  ttl?: number
+  ttl?: number | undefined
   /** Milliseconds between renewals of a held lock; less than half the TTL. Default a third of the TTL. */
-  renewInterval?: number
+  renewInterval?: number | undefined
   /** Longest time in ms a waiter goes without trying again when no message arrives. Default 1000. */
-  recheckInterval?: number
+  recheckInterval?: number | undefined
   /** Longest time in ms one Redis command may take before the locker gives up on it. Default 3000. */
-  commandTimeout?: number
+  commandTimeout?: number | undefined
 }
 
 interface Held {

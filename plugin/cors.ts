@@ -11,20 +11,20 @@ import { InvalidOption } from './errors.js'
 
 export interface CorsOptions {
   /** Allowed origins: a list, an anchored RegExp, or a function. Default: every origin. */
-  origin?: string | string[] | RegExp | ((origin: string, request: FastifyRequest) => boolean | Promise<boolean>)
+  origin?: (string | string[] | RegExp | ((origin: string, request: FastifyRequest) => boolean | Promise<boolean>)) | undefined
   /**
    * Send `Access-Control-Allow-Credentials: true` (cookies, HTTP auth). Default false. Needs `origin`:
    * with credentials, any site allowed can act as the logged-in user.
    */
-  credentials?: boolean
+  credentials?: boolean | undefined
   /** More methods to allow, beyond the tus ones (as tusd's `-cors-allow-methods`, appended). */
-  allowedMethods?: string[]
+  allowedMethods?: string[] | undefined
   /** More request headers to allow, beyond the tus ones. */
-  allowedHeaders?: string[]
+  allowedHeaders?: string[] | undefined
   /** More response headers to expose, beyond the tus ones. */
-  exposedHeaders?: string[]
+  exposedHeaders?: string[] | undefined
   /** Seconds a browser may cache a preflight. Default 86400. */
-  maxAge?: number
+  maxAge?: number | undefined
 }
 
 export interface ResolvedCors {

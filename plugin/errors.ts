@@ -20,7 +20,7 @@ function createError<C extends string, SC extends number> (code: C, message: str
 }
 
 /* Raised by stores and lockers, and by the plugin: one class each (stores/store.ts, locks/locker.ts) */
-export { UploadNotFound, StoreFull, UploadChanged, StoreLimitExceeded } from '../stores/store.js'
+export { UploadNotFound, UploadExists, StoreFull, UploadChanged, StoreLimitExceeded } from '../stores/store.js'
 export { LockTimeout } from '../locks/locker.js'
 
 /* Request validation */
@@ -34,6 +34,9 @@ export const AmbiguousUploadLength = createError('ERR_AMBIGUOUS_UPLOAD_LENGTH', 
 export const InvalidMetadata = createError('ERR_INVALID_METADATA', 'Upload-Metadata is malformed: %s', 400)
 export const InvalidHost = createError('ERR_INVALID_HOST', 'The Host header is not a valid host name or address', 400)
 export const InvalidMethodOverride = createError('ERR_INVALID_METHOD_OVERRIDE', 'X-HTTP-Method-Override names an unsupported method', 405)
+export const DownloadDisabled = createError('ERR_DOWNLOAD_DISABLED', 'Downloads are switched off on this server', 405)
+export const TerminationDisabled = createError('ERR_TERMINATION_DISABLED', 'Termination (DELETE) is switched off on this server', 405)
+export const MethodNotSupported = createError('ERR_METHOD_NOT_SUPPORTED', '%s is not supported on this URL', 405)
 export const DeferLengthUnsupported = createError('ERR_NOT_IMPLEMENTED', 'The store does not support deferred upload lengths', 501)
 
 export const InvalidChecksum = createError('ERR_INVALID_CHECKSUM', 'Upload-Checksum must be "<algorithm> <base64 digest>"', 400)

@@ -70,17 +70,24 @@ export function parseMetadata (value: string | undefined, binary?: Metadata): Me
  * `binary` (base64 of the exact bytes of a value that is not UTF-8) is sent with those bytes.
  */
 export function serializeMetadata (metadata: Metadata, binary?: Metadata): string {
-  return Object.entries(metadata)
-    .map(([key, value]) => {
-      const encoded = binary !== undefined && Object.hasOwn(binary, key) ? binary[key] : Buffer.from(value, 'utf8').toString('base64')
-      return encoded === '' ? key : `${key} ${encoded}`
-    })
-    .join(',')
+  const pairs: string[] = []
+  for (const [key, value] of Object.entries(metadata)) {
+    if (value === undefined) continue
+    const encoded = ownValue(binary, key) ?? Buffer.from(value, 'utf8').toString('base64')
+    pairs.push(encoded === '' ? key : `${key} ${encoded}`)
+  }
+  return pairs.join(',')
+}
+
+/** A metadata value the record has as its own (never one inherited from `Object.prototype`). */
+function ownValue (metadata: Metadata | undefined, key: string): string | undefined {
+  return metadata !== undefined && Object.hasOwn(metadata, key) ? metadata[key] : undefined
 }
 
 /** The exact bytes of a metadata value (also one that is not UTF-8); `undefined` if the key is absent. */
 export function metadataBytes (upload: { metadata: Metadata, binaryMetadata?: Metadata }, key: string): Buffer | undefined {
-  const binary = upload.binaryMetadata
-  if (binary !== undefined && Object.hasOwn(binary, key)) return Buffer.from(binary[key] as string, 'base64')
-  return Object.hasOwn(upload.metadata, key) ? Buffer.from(upload.metadata[key] as string, 'utf8') : undefined
+  const binary = ownValue(upload.binaryMetadata, key)
+  if (binary !== undefined) return Buffer.from(binary, 'base64')
+  const text = ownValue(upload.metadata, key)
+  return text === undefined ? undefined : Buffer.from(text, 'utf8')
 }

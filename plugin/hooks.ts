@@ -16,21 +16,21 @@ export type Action = 'create' | 'head' | 'patch' | 'get' | 'delete' | 'concat'
 /** The upload `preCreate` sees: what the client asked for, under the id it will get. */
 export interface UploadDraft {
   id: string
-  size?: number
+  size?: number | undefined
   metadata: Metadata
   /** Values of `metadata` that are not UTF-8, as base64 of their exact bytes (see `metadataBytes`). */
-  binaryMetadata?: Metadata
-  concat?: UploadInfo['concat']
+  binaryMetadata?: Metadata | undefined
+  concat?: UploadInfo['concat'] | undefined
 }
 
 /** What `preCreate` may change. */
 export interface PreCreateResult {
   /** Use this id instead (1–100 characters of `[A-Za-z0-9_-]`). */
-  id?: string
+  id?: string | undefined
   /** Merged into the client's metadata; a `null` value removes the key. */
-  metadata?: Record<string, string | null>
+  metadata?: Record<string, string | null> | undefined
   /** A size limit for this upload, below the plugin's `maxSize`. */
-  maxSize?: number
+  maxSize?: number | undefined
 }
 
 /** What `preFinish` may add to the response that completes an upload. */
@@ -40,9 +40,9 @@ export interface PreFinishResult {
    * 200–204 or 207–299 (a success), or 400–599 (the upload stays complete; only the answer changes).
    * Refused (a 500, logged): 1xx, 205, 206, 3xx, anything else, and `204` with a `body`.
    */
-  status?: number
+  status?: number | undefined
   /** Added to the response; never the framing, hop-by-hop or tus state headers (see `PRE_FINISH_RESERVED_HEADERS`), nor `Location` on a creation. */
-  headers?: Record<string, string>
+  headers?: Record<string, string> | undefined
   /** A body for the response (its status becomes 200 when the tus answer would be 204). */
   body?: unknown
 }

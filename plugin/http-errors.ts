@@ -56,9 +56,10 @@ export function toHttpError (err: unknown, log: FastifyBaseLogger): Error {
     log.error({ err }, 'tus upload file is a link or not a regular file: not followed')
     return new errors.UnsafeUploadFile()
   }
-  if (err instanceof UploadExists || hasErrorCode(err, 'UPLOAD_EXISTS')) {
-    log.error({ err }, 'tus upload id collision')
-    return new errors.InternalError({ cause: err })
+  if (hasErrorCode(err, 'ERR_UPLOAD_EXISTS', 'UPLOAD_EXISTS')) {
+    // generateId or a preCreate hook named an id that is taken: the application should know
+    log.warn({ err }, 'tus upload id collision')
+    return err instanceof UploadExists ? err : new UploadExists()
   }
   if (isHttpError(err)) return err
   log.error({ err }, 'tus request failed')

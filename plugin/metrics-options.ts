@@ -8,11 +8,11 @@ import { InvalidOption } from './errors.js'
 /** What the `metrics` option accepts besides `true`. */
 export interface MetricsOptions {
   /** Where the metrics are registered. Default: a new `Registry`, as `app.tus.metrics.registry`. */
-  registry?: Registry
+  registry?: Registry | undefined
   /** Prefix of every metric name. Default `tus_`. */
-  prefix?: string
+  prefix?: string | undefined
   /** Buckets (seconds) of the latency histograms. Default prom-client's (0.005 … 10). */
-  buckets?: number[]
+  buckets?: number[] | undefined
 }
 
 export interface ResolvedMetrics {

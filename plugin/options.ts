@@ -93,18 +93,18 @@ export interface FunctionalOptions {
   /** Where uploads are kept. Required. */
   store: DataStore
   /** Serialises requests per upload. Default: a `MemoryLocker` (one process). */
-  locker?: Locker
+  locker?: Locker | undefined
   /** Makes the id of a new upload. Must return 1–100 characters of `[A-Za-z0-9_-]`. Default: 32 random hex digits. */
-  generateId?: (request: FastifyRequest) => string | Promise<string>
+  generateId?: ((request: FastifyRequest) => string | Promise<string>) | undefined
   /** Lifecycle hooks, one function or a list per name (see docs/hooks.md). More with `app.tus.addHook`. */
-  hooks?: HooksOption
+  hooks?: HooksOption | undefined
   /** Built-in CORS (on by default: every origin, no credentials); `false` leaves CORS to e.g. `@fastify/cors`. */
-  cors?: boolean | CorsOptions
+  cors?: boolean | CorsOptions | undefined
   /**
    * Prometheus metrics (see docs/metrics.md): `true` for a new registry (`app.tus.metrics.registry`),
    * or `{ registry, prefix, buckets }`. Default false: no metrics, no extra work per request.
    */
-  metrics?: boolean | MetricsOptions
+  metrics?: boolean | MetricsOptions | undefined
 }
 
 /** What `app.register(tus, options)` accepts. */

@@ -6,7 +6,6 @@
 import type { FastifyInstance, FastifyReply, FastifyRequest } from 'fastify'
 import { hasBody } from './checks.js'
 import { applyCors } from './cors.js'
-import * as errors from './errors.js'
 import { handleDelete } from './handlers/delete.js'
 import { handleGet } from './handlers/get.js'
 import { handleHead } from './handlers/head.js'
@@ -15,6 +14,7 @@ import { handlePatch } from './handlers/patch.js'
 import { handlePost } from './handlers/post.js'
 import { header, TUS_VERSION } from './headers.js'
 import { toHttpError } from './http-errors.js'
+import { methodNotAllowed } from './methods.js'
 import { draftAppend, draftCreate, draftDelete, draftHead, draftOptions, type DraftHandler } from './ietf/handlers.js'
 import { sendProblem } from './ietf/problem.js'
 import { detectDraft, draftRules } from './ietf/versions.js'
@@ -109,7 +109,7 @@ export async function routes (instance: FastifyInstance, { runtime: tus }: Route
       try {
         if (handler === undefined) {
           reply.header('Allow', Object.keys(tusTable).join(', '))
-          throw new errors.InvalidMethodOverride()
+          throw methodNotAllowed(tus.options, method, override !== undefined)
         }
         await handler(tus, request, reply)
       } catch (err) {
@@ -121,7 +121,7 @@ export async function routes (instance: FastifyInstance, { runtime: tus }: Route
     try {
       if (handler === undefined) {
         reply.header('Allow', Object.keys(draftTable).join(', '))
-        throw new errors.InvalidMethodOverride()
+        throw methodNotAllowed(tus.options, method, override !== undefined)
       }
       await handler(tus, request, reply, rules)
     } catch (err) {

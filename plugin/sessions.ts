@@ -5,7 +5,7 @@
  */
 import type { EventEmitter } from 'node:events'
 import type { FastifyRequest } from 'fastify'
-import type { Lock, Locker, ReleaseReason } from '../locks/locker.js'
+import { LockTimeout, type Lock, type Locker, type ReleaseReason } from '../locks/locker.js'
 import type { UploadInfo } from '../stores/store.js'
 import type { StopReason, UploadBody } from './body.js'
 import type { TusMetrics } from './metrics.js'
@@ -120,6 +120,20 @@ export class Sessions {
   }
 
   async #acquire (request: FastifyRequest, id: string, shared: boolean, onReleaseRequested: (reason: ReleaseReason) => void): Promise<Lock> {
+    // a request whose client is gone (processed late, after its connection or stream closed)
+    // never asks the holder to let go: nobody would hear its answer, and the holder may be the
+    // client's own resume
+    if (clientGone(request)) throw goneError(request, id, 'before the lock wait')
+    const lock = await this.#wait(request, id, shared, onReleaseRequested)
+    // a request that waited alone and whose client left as the lock came: hand it on at once
+    if (!shared && clientGone(request)) {
+      await lock.unlock().catch((err: unknown) => request.log.warn({ err, uploadId: id }, 'tus unlock failed'))
+      throw goneError(request, id, 'as the lock came')
+    }
+    return lock
+  }
+
+  async #wait (request: FastifyRequest, id: string, shared: boolean, onReleaseRequested: (reason: ReleaseReason) => void): Promise<Lock> {
     const { locker, acquireLockTimeout, events } = this.#options
     const controller = new AbortController()
     let timedOut = false
@@ -128,9 +142,7 @@ export class Sessions {
       controller.abort(new Error('lock wait timed out'))
     }, acquireLockTimeout)
     // a wait shared by several requests does not end when the first one's client goes away
-    const socket = shared ? undefined : request.raw.socket
-    const onClose = (): void => controller.abort(new Error('client went away'))
-    socket?.once('close', onClose)
+    const stopWatching = shared ? undefined : whenClientGone(request, () => controller.abort(new Error('client went away')))
     const started = events.listenerCount('lock-wait') > 0 ? performance.now() : 0
     let acquired = false
     try {
@@ -139,9 +151,40 @@ export class Sessions {
       return lock
     } finally {
       clearTimeout(timer)
-      socket?.off('close', onClose)
+      stopWatching?.()
       if (!acquired && timedOut) request.log.info({ event: 'tus.lock.timeout', timeoutMs: acquireLockTimeout }, 'tus upload lock wait timed out')
       if (started > 0) events.emit('lock-wait', { request, id, ms: performance.now() - started, timedOut: timedOut && !acquired, acquired })
     }
   }
+}
+
+/** What carries a request: its connection (HTTP/1) or its stream (HTTP/2, where the socket is the session's). */
+interface Carrier {
+  destroyed?: boolean
+  closed?: boolean
+  once: (event: 'close', listener: () => void) => unknown
+  off: (event: 'close', listener: () => void) => unknown
+}
+
+function carrierOf (request: FastifyRequest): Carrier | null {
+  const raw = request.raw as { stream?: Carrier, socket?: Carrier | null }
+  return raw.stream ?? raw.socket ?? null
+}
+
+/** Whether the client of `request` has gone: its connection or stream is closed. */
+export function clientGone (request: FastifyRequest): boolean {
+  const carrier = carrierOf(request)
+  return carrier === null || carrier.destroyed === true || carrier.closed === true
+}
+
+/** Calls `fn` once the client of `request` goes away; returns what stops watching. */
+function whenClientGone (request: FastifyRequest, fn: () => void): () => void {
+  const carrier = carrierOf(request)
+  carrier?.once('close', fn)
+  return () => { carrier?.off('close', fn) }
+}
+
+function goneError (request: FastifyRequest, id: string, when: string): LockTimeout {
+  request.log.info({ event: 'tus.lock.client-gone', uploadId: id }, `tus request dropped: its client went away ${when}`)
+  return new LockTimeout(id, { cause: new Error('client went away') })
 }

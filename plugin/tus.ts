@@ -82,6 +82,18 @@ export class Tus extends EventEmitter<TusEvents> {
     this.#closed = closed
   }
 
+  /**
+   * The store, typed as the class it was made from, so its own methods need no guard:
+   * `app.tus.storeAs(FileStore).read(id)`. The check is real (`instanceof`), not a cast: a store
+   * of another class is a `TypeError`. With `metrics` on, the store returned is the instrumented
+   * one (the same methods, timed).
+   */
+  storeAs<S extends DataStore> (type: abstract new (...args: never[]) => S): S {
+    const store = this.store
+    if (store instanceof type) return store
+    throw new TypeError(`fastify-tus: app.tus.store is not a ${type.name}`)
+  }
+
   /** Adds a lifecycle hook; several per name run in the order they were added. */
   addHook<K extends HookName> (name: K, fn: TusHooks[K]): this {
     this.#hooks.add(name, fn)

@@ -11,28 +11,28 @@ import type { TokenCredential } from '@azure/core-auth'
 
 export interface AzureConnectionOptions {
   /** The container. Required unless `containerClient` is given. */
-  container?: string
+  container?: string | undefined
   /** A client of the container, used as is (its credential and pipeline stay yours). */
-  containerClient?: ContainerClient
+  containerClient?: ContainerClient | undefined
   /** The storage account. Default `AZURE_STORAGE_ACCOUNT`. */
-  account?: string
+  account?: string | undefined
   /**
    * A Microsoft Entra credential (`DefaultAzureCredential` of `@azure/identity`, …) or a shared key
    * credential. Default: a shared key from `accountKey`, else `AZURE_STORAGE_KEY`.
    */
-  credential?: TokenCredential | StorageSharedKeyCredential
+  credential?: TokenCredential | StorageSharedKeyCredential | undefined
   /** The account's key (base64). Default `AZURE_STORAGE_KEY`. */
-  accountKey?: string
+  accountKey?: string | undefined
   /**
    * The blob service URL of the account. Default `https://<account>.blob.core.windows.net`.
    * For Azurite: `http://127.0.0.1:10000/devstoreaccount1`.
    */
-  endpoint?: string
+  endpoint?: string | undefined
   /**
    * Create the container when it is missing, with this public access: `true` or `'private'` (no
    * anonymous access), `'blob'` or `'container'`. Default false: the container must exist.
    */
-  createContainer?: boolean | 'private' | PublicAccessType
+  createContainer?: boolean | 'private' | PublicAccessType | undefined
 }
 
 export function containerClientOf (options: AzureConnectionOptions, env: NodeJS.ProcessEnv = process.env): ContainerClient {

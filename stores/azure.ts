@@ -33,13 +33,13 @@ const MAX_BLOCK_SIZE = 4000 * MiB
 
 export interface AzureStoreOptions extends AzureConnectionOptions {
   /** Prepended to every blob name, e.g. `'uploads/'`. Default `''`. */
-  objectPrefix?: string
+  objectPrefix?: string | undefined
   /** Access tier of the upload blobs (`Hot`, `Cool`, `Cold`, `Archive`). Default: the account's. */
-  accessTier?: `${BlockBlobTier}`
+  accessTier?: `${BlockBlobTier}` | undefined
   /** Size of the first 5,000 blocks of an upload; later ones double every 5,000. Default 8 MiB. */
-  blockSize?: number
+  blockSize?: number | undefined
   /** Largest block (and most memory one write holds). Default 100 MiB. */
-  maxBlockSize?: number
+  maxBlockSize?: number | undefined
 }
 
 /** The `.info` blob. */

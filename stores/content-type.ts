@@ -6,6 +6,7 @@
  * SVG, scripts, multipart streams) become `application/octet-stream`, and only plain text,
  * images, audio and video may be shown `inline`.
  */
+import type { Metadata } from './store.js'
 
 /** Types a browser may show inline; everything else (PDF, archives …) is an attachment. */
 const INLINE = new Set([
@@ -26,7 +27,7 @@ export const OCTET_STREAM = 'application/octet-stream'
  * `filetype` when it is a valid (ASCII) media type that cannot run as a page, else
  * `application/octet-stream`.
  */
-export function safeContentType (metadata: Readonly<Record<string, string>>): string {
+export function safeContentType (metadata: Readonly<Metadata>): string {
   const type = metadata.filetype?.trim()
   if (type === undefined || !MEDIA_TYPE.test(type)) return OCTET_STREAM
   return ACTIVE.test(bareType(type)) ? OCTET_STREAM : type
@@ -43,7 +44,7 @@ export function safeContentDisposition (type: string, filename: string | undefin
 }
 
 /** Both headers for an upload's metadata. */
-export function servedAs (metadata: Readonly<Record<string, string>>): { contentType: string, contentDisposition: string } {
+export function servedAs (metadata: Readonly<Metadata>): { contentType: string, contentDisposition: string } {
   const contentType = safeContentType(metadata)
   return { contentType, contentDisposition: safeContentDisposition(contentType, metadata.filename) }
 }

@@ -33,11 +33,11 @@ export interface FileStoreOptions {
   /** Where uploads are kept. Created if missing. */
   directory: string
   /** `fsync` data and info files before a write is acknowledged. Default false. */
-  fsync?: boolean
+  fsync?: boolean | undefined
   /** Mode of the upload directory when the store creates it (an existing one is left as it is). Default 0o700. */
-  directoryMode?: number
+  directoryMode?: number | undefined
   /** Mode of data and info files. Default 0o600: uploads are not readable by other users. */
-  fileMode?: number
+  fileMode?: number | undefined
 }
 
 /** Open flags that never follow a symbolic link in the last path component. */

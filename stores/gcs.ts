@@ -39,17 +39,17 @@ export interface GcsStoreOptions {
   /** The bucket (it must exist). */
   bucket: string
   /** The client to use. Default: one made from `gcs`. */
-  storage?: Storage
+  storage?: Storage | undefined
   /** Options for a client the store makes, passed through (default: credentials and project the usual Google way). */
-  gcs?: StorageOptions
+  gcs?: StorageOptions | undefined
   /** Prepended to every object name, e.g. `'uploads/'`. Default `''`. */
-  objectPrefix?: string
+  objectPrefix?: string | undefined
   /** Largest object one PATCH writes before it starts another; what a failed GCS request can lose. Default 16 MiB. */
-  pieceSize?: number
+  pieceSize?: number | undefined
   /** Pieces an unfinished upload may consist of before they are composed into one object. Default 32 (one compose request). */
-  maxPieces?: number
+  maxPieces?: number | undefined
   /** GCS requests the store runs at once for one operation (deletions, levels of a composition). Default 8. */
-  concurrency?: number
+  concurrency?: number | undefined
 }
 
 /** The `.info` object. */

@@ -38,33 +38,33 @@ export interface S3StoreOptions {
   /** The bucket (it must exist). */
   bucket: string
   /** An S3 client to use. Give this or `s3`. */
-  client?: S3Client
+  client?: S3Client | undefined
   /**
    * Configuration for a client the store makes (and destroys in `destroy()`), passed through.
    * `requestChecksumCalculation` and `responseChecksumValidation` default to `'WHEN_REQUIRED'`,
    * which every S3-compatible server accepts.
    */
-  s3?: S3ClientConfig
+  s3?: S3ClientConfig | undefined
   /** Prepended to every object key, e.g. `'uploads/'`. Default `''`. */
-  objectPrefix?: string
+  objectPrefix?: string | undefined
   /** The key of an upload below `objectPrefix`. Default: the upload id. */
-  objectKey?: (id: string) => string
+  objectKey?: ((id: string) => string) | undefined
   /** Preferred part size in bytes (larger when an upload would need more than `maxParts` parts). Default 8 MiB. */
-  partSize?: number
+  partSize?: number | undefined
   /** Smallest part besides the last; fewer bytes wait in the leftover object. Default 5 MiB (S3's minimum). */
-  minPartSize?: number
+  minPartSize?: number | undefined
   /** Largest part. Default 5 GiB (S3's maximum). */
-  maxPartSize?: number
+  maxPartSize?: number | undefined
   /** Most parts in one upload. Default 10 000 (S3's maximum). */
-  maxParts?: number
+  maxParts?: number | undefined
   /** All parts but the last have the same size (Cloudflare R2 requires it): `minPartSize` becomes `partSize`. Default false. */
-  equalParts?: boolean
+  equalParts?: boolean | undefined
   /** Part uploads running at once, over all uploads of this store. Default 8. */
-  maxConcurrentPartUploads?: number
+  maxConcurrentPartUploads?: number | undefined
   /** Bytes the store may hold in part buffers at once, over all uploads. Default 64 MiB, at least `partSize`. */
-  maxBufferedBytes?: number
+  maxBufferedBytes?: number | undefined
   /** Buffer parts in temporary files in this directory instead of memory. */
-  bufferDirectory?: string
+  bufferDirectory?: string | undefined
 }
 
 /** The `.info` object. */
@@ -641,7 +641,7 @@ function storeError (err: unknown): unknown {
 }
 
 /** The object's `Content-Type` and `Content-Disposition`: what a download of the upload gets. */
-function s3Headers (metadata: Readonly<Record<string, string>>): { ContentType: string, ContentDisposition: string } {
+function s3Headers (metadata: Readonly<Metadata>): { ContentType: string, ContentDisposition: string } {
   const served = servedAs(metadata)
   return { ContentType: served.contentType, ContentDisposition: served.contentDisposition }
 }

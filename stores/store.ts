@@ -6,28 +6,28 @@
  */
 import type { Readable } from 'node:stream'
 
-export type Metadata = Record<string, string>
+export type Metadata = Record<string, string | undefined>
 
 /**
  * A final upload's `value` is the `Upload-Concat` header as the client sent it, echoed on HEAD
  * (absent in infos written before it was kept: HEAD then lists the parts' URLs).
  */
-export type Concat = { kind: 'partial' } | { kind: 'final', parts: string[], value?: string }
+export type Concat = { kind: 'partial' } | { kind: 'final', parts: string[], value?: string | undefined }
 
 /** What a store knows about one upload. */
 export interface UploadInfo {
   id: string
   /** Total length in bytes; `undefined` while the length is deferred. */
-  size?: number
+  size?: number | undefined
   /** Bytes stored and acknowledged so far. Never ahead of the bytes the store holds. */
   offset: number
   /** Decoded `Upload-Metadata` (an empty value is `''`; a value that is not UTF-8 is decoded with U+FFFD for each invalid sequence). */
   metadata: Metadata
   /** The values of `metadata` that are not UTF-8, as base64 of their exact bytes (absent when there are none). */
-  binaryMetadata?: Metadata
-  concat?: Concat
+  binaryMetadata?: Metadata | undefined
+  concat?: Concat | undefined
   /** A size limit for this upload (set by a `preCreate` hook); matters while the length is deferred. */
-  maxSize?: number
+  maxSize?: number | undefined
   createdAt: Date
   /** Last time bytes were written (or the upload was created): the clock for expiration. */
   updatedAt: Date
@@ -36,12 +36,12 @@ export interface UploadInfo {
 /** What the plugin asks a store to create. */
 export interface NewUpload {
   id: string
-  size?: number
+  size?: number | undefined
   metadata: Metadata
   /** Persist it with the upload and return it from `get` (stores that do not echo the U+FFFD text instead). */
-  binaryMetadata?: Metadata
-  concat?: Concat
-  maxSize?: number
+  binaryMetadata?: Metadata | undefined
+  concat?: Concat | undefined
+  maxSize?: number | undefined
 }
 
 /** One chunk handed to `DataStore.write`. */
@@ -54,13 +54,13 @@ export interface Chunk {
    */
   body: Readable
   /** Aborted when the store must give up (for instance at the end of a shutdown grace period). */
-  signal?: AbortSignal
+  signal?: AbortSignal | undefined
   /**
    * Called after the whole body was read and before its bytes become part of the upload. If it
    * throws, the store discards this chunk (the offset stays where it was) and rethrows.
    * The plugin uses it to verify `Upload-Checksum`.
    */
-  beforeCommit?: () => void | Promise<void>
+  beforeCommit?: (() => void | Promise<void>) | undefined
 }
 
 /** What the caller of `create` or `get` knows about the upload's lock. */
@@ -168,11 +168,16 @@ export class UploadNotFound extends Error {
   }
 }
 
-/** Raised by `create` when an upload with that id exists already. */
+/**
+ * Raised by `create` when an upload with that id exists already (the store must not touch it).
+ * The one class for this code: the plugin sends it (`errors.UploadExists`, 409); a store's own
+ * copy with the earlier code `UPLOAD_EXISTS` is recognised too.
+ */
 export class UploadExists extends Error {
-  readonly code = 'UPLOAD_EXISTS'
-  constructor (readonly id: string) {
-    super(`upload ${id} exists already`)
+  readonly code = 'ERR_UPLOAD_EXISTS'
+  readonly statusCode = 409
+  constructor (readonly id?: string) {
+    super('An upload with this id exists already')
     this.name = 'UploadExists'
   }
 }

@@ -69,7 +69,7 @@ t.test('app.tus is the small public face', async (t) => {
   t.teardown(async () => { await app.close() })
   await app.register(tus, { path: '/files/', store: new MemoryStore() })
   await app.ready()
-  for (const name of ['addHook', 'completedUploads', 'stopUpload', 'removeExpired', 'expiresAt', 'location', 'on']) {
+  for (const name of ['addHook', 'completedUploads', 'stopUpload', 'removeExpired', 'expiresAt', 'location', 'storeAs', 'on']) {
     t.equal(typeof (app.tus as unknown as Record<string, unknown>)[name], 'function', `app.tus.${name}`)
   }
   t.ok(Array.isArray(app.tus.extensions))

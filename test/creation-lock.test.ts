@@ -129,10 +129,50 @@ t.test('a creation under a chosen id that is taken does not interrupt that uploa
   patch.write('abcd')
   await sleep(100)
   const again = await app.inject({ method: 'POST', url: '/files/', headers: { ...TUS, 'x-id': 'taken', 'upload-length': '8' } })
-  t.equal(again.statusCode, 500, 'an id collision is the application\'s bug: a generic 500')
-  t.equal(again.json().code, 'ERR_INTERNAL_SERVER_ERROR')
+  t.equal(again.statusCode, 409, 'an id collision is a conflict with a stable code')
+  t.equal(again.json().code, 'ERR_UPLOAD_EXISTS')
   patch.write('efgh')
   const answer = await patch.response
   t.equal(answer?.status, 204, 'the body in flight was not interrupted')
   t.equal(answer?.headers['upload-offset'], '8')
+})
+
+t.test('an id collision (generateId or a preCreate id) answers 409 ERR_UPLOAD_EXISTS in both dialects; the upload keeps its bytes', async (t) => {
+  for (const fileStore of [false, true]) {
+    const { app } = await buildApp(t, {
+      fileStore,
+      generateId: () => 'same',
+      hooks: { preCreate: (request) => (typeof request.headers['x-id'] === 'string' ? { id: request.headers['x-id'] } : undefined) }
+    })
+    const first = await app.inject({ method: 'POST', url: '/files/', headers: { ...TUS, 'upload-length': '5', 'content-type': OCTET }, payload: 'hello' })
+    t.equal(first.statusCode, 201)
+    const second = await app.inject({ method: 'POST', url: '/files/', headers: { ...TUS, 'upload-length': '5', 'content-type': OCTET }, payload: 'XXXXX' })
+    t.equal(second.statusCode, 409, 'generateId returned a taken id')
+    t.equal(second.json().code, 'ERR_UPLOAD_EXISTS')
+    t.notMatch(second.body, /same/, 'the id is not echoed in the message')
+    const hooked = await app.inject({ method: 'POST', url: '/files/', headers: { ...TUS, 'upload-length': '5', 'x-id': 'same' } })
+    t.equal(hooked.statusCode, 409, 'a preCreate hook named a taken id')
+    t.equal(hooked.json().code, 'ERR_UPLOAD_EXISTS')
+    const draft = await app.inject({ method: 'POST', url: '/files/', headers: { 'upload-draft-interop-version': '8', 'upload-complete': '?1', 'content-type': 'application/octet-stream' }, payload: 'YYYYY' })
+    t.equal(draft.statusCode, 409, 'the draft dialect too')
+    t.equal(draft.headers['content-type'], 'application/problem+json')
+    t.equal(draft.json().code, 'ERR_UPLOAD_EXISTS')
+    const head = await app.inject({ method: 'HEAD', url: '/files/same', headers: TUS })
+    t.equal(head.headers['upload-offset'], '5')
+    t.equal(head.headers['upload-length'], '5')
+    const upload = await app.tus.store.get('same')
+    t.same(upload.metadata, {}, 'the existing upload is untouched')
+    t.equal(upload.offset, 5)
+  }
+})
+
+t.test('a store whose own UploadExists copy carries the earlier code is answered 409 too', async (t) => {
+  const { MemoryStore } = await import('../stores/memory.js')
+  const store = new MemoryStore()
+  store.create = async () => { throw Object.assign(new Error('dup'), { code: 'UPLOAD_EXISTS' }) }
+  const { app } = await buildApp(t, { store })
+  const response = await app.inject({ method: 'POST', url: '/files/', headers: { ...TUS, 'upload-length': '5' } })
+  t.equal(response.statusCode, 409)
+  t.equal(response.json().code, 'ERR_UPLOAD_EXISTS')
+  t.notMatch(response.body, /dup/)
 })

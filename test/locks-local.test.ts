@@ -195,3 +195,16 @@ t.test('FileLocker leases: another process asking ends an idle lease at once; a 
   await b.close()
   t.same((await readdir(directory)).sort(), [], 'no lock or stop files are left behind')
 })
+
+t.test('MemoryLocker: a request whose signal is already aborted is refused without asking the holder to release', async (t) => {
+  const locker = new MemoryLocker()
+  const asked: string[] = []
+  const held = await locker.lock('x', { signal: new AbortController().signal, onReleaseRequested: (reason) => asked.push(reason) })
+  const controller = new AbortController()
+  controller.abort(new Error('client went away'))
+  await t.rejects(locker.lock('x', { signal: controller.signal, onReleaseRequested: () => {} }), LockTimeout)
+  t.same(asked, [], 'the holder was not asked')
+  await held.unlock()
+  const again = await locker.lock('x', { signal: new AbortController().signal, onReleaseRequested: () => {} })
+  await again.unlock()
+})

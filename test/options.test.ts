@@ -2,6 +2,7 @@ import Fastify from 'fastify'
 import t from 'tap'
 import tus from '../plugin/index.js'
 import { MemoryLocker } from '../locks/memory.js'
+import { FileStore } from '../stores/file.js'
 import { MemoryStore } from '../stores/memory.js'
 
 async function registerWith (options: unknown): Promise<unknown> {
@@ -94,4 +95,31 @@ t.test('warns when the server requestTimeout would cut long uploads', async (t) 
   await app.register(tus, { store: new MemoryStore() })
   await app.ready()
   t.ok(lines.some((line) => line.includes('requestTimeout')))
+})
+
+t.test('functional options given as undefined are their defaults', async (t) => {
+  const app = Fastify()
+  t.teardown(async () => await app.close())
+  await app.register(tus, { store: new MemoryStore(), locker: undefined, generateId: undefined, hooks: undefined, cors: undefined, metrics: undefined })
+  await app.ready()
+  t.type(app.tus.options.locker, MemoryLocker)
+  t.equal(app.tus.metrics, undefined)
+  const created = await app.inject({ method: 'POST', url: '/files/', headers: { 'tus-resumable': '1.0.0', 'upload-length': '1', origin: 'https://a.example' } })
+  t.equal(created.statusCode, 201)
+  t.equal(created.headers['access-control-allow-origin'], 'https://a.example', 'CORS on by default')
+})
+
+t.test('app.tus.storeAs(Class): the store typed as its class, checked with instanceof (also with metrics)', async (t) => {
+  for (const metrics of [false, true]) {
+    const app = Fastify()
+    t.teardown(async () => await app.close())
+    const store = new MemoryStore()
+    await app.register(tus, { store, metrics })
+    await app.ready()
+    const typed: MemoryStore = app.tus.storeAs(MemoryStore)
+    const info = await typed.create({ id: 'x', size: 1, metadata: {} })
+    t.equal(info.id, 'x')
+    t.equal((await store.get('x')).id, 'x', 'the very store passed in')
+    t.throws(() => app.tus.storeAs(FileStore), { name: 'TypeError', message: 'fastify-tus: app.tus.store is not a FileStore' })
+  }
 })

@@ -6,7 +6,7 @@ import Fastify from 'fastify'
 import t from 'tap'
 import tus, { metadataBytes } from '../plugin/index.js'
 import { MemoryStore } from '../stores/memory.js'
-import type { DataStore } from '../stores/store.js'
+import type { DataStore, Metadata } from '../stores/store.js'
 import { buildApp, createUpload, OCTET, TUS } from './helpers/app.js'
 
 t.test('OPTIONS advertises version, extensions and max size', async (t) => {
@@ -324,6 +324,50 @@ t.test('X-HTTP-Method-Override picks the method on every route', async (t) => {
   t.equal(unknown.headers.allow, 'OPTIONS, POST')
 })
 
+t.test('an honest 405: GET with downloads off, DELETE with termination off, either on a store that cannot, in both dialects', async (t) => {
+  const V8 = { 'upload-draft-interop-version': '8' }
+  const off = await buildApp(t, { disableDownload: true, disableTermination: true })
+  const path = await createUpload(off.app, { 'upload-length': '0' })
+  const cases = [
+    { method: 'GET' as const, code: 'ERR_DOWNLOAD_DISABLED' },
+    { method: 'DELETE' as const, code: 'ERR_TERMINATION_DISABLED' }
+  ]
+  for (const { method, code } of cases) {
+    const tusAnswer = await off.app.inject({ method, url: path, headers: TUS })
+    t.equal(tusAnswer.statusCode, 405, `tus ${method}`)
+    t.equal(tusAnswer.json().code, code)
+    t.equal(tusAnswer.headers.allow, 'OPTIONS, HEAD, PATCH')
+    const draft = await off.app.inject({ method, url: path, headers: V8 })
+    t.equal(draft.statusCode, 405, `draft ${method}`)
+    t.equal(draft.headers['content-type'], 'application/problem+json')
+    t.equal(draft.json().code, code)
+    t.equal(draft.headers.allow, 'OPTIONS, HEAD, PATCH')
+    const overridden = await off.app.inject({ method: 'POST', url: path, headers: { ...TUS, 'x-http-method-override': method } })
+    t.equal(overridden.statusCode, 405)
+    t.equal(overridden.json().code, 'ERR_INVALID_METHOD_OVERRIDE', `an override naming ${method} keeps its code`)
+  }
+  const head = await off.app.inject({ method: 'HEAD', url: path, headers: TUS })
+  t.equal(head.statusCode, 200, 'the upload is still there')
+
+  // a store with only the core: no downloads, no termination
+  const memory = new MemoryStore()
+  const core: DataStore = { create: async (u) => await memory.create(u), get: async (id) => await memory.get(id), write: async (id, c) => await memory.write(id, c) }
+  const bare = await buildApp(t, { store: core })
+  const bareUpload = await createUpload(bare.app, { 'upload-length': '0' })
+  for (const method of ['GET', 'DELETE'] as const) {
+    for (const headers of [TUS, V8]) {
+      const answer = await bare.app.inject({ method, url: bareUpload, headers })
+      t.equal(answer.statusCode, 405, `${method} on a store that cannot`)
+      t.equal(answer.json().code, 'ERR_METHOD_NOT_SUPPORTED')
+      t.equal(answer.headers.allow, 'OPTIONS, HEAD, PATCH')
+    }
+  }
+  const plainPost = await bare.app.inject({ method: 'POST', url: bareUpload, headers: TUS })
+  t.equal(plainPost.statusCode, 405, 'POST on an upload without override')
+  t.equal(plainPost.json().code, 'ERR_METHOD_NOT_SUPPORTED')
+  t.equal(plainPost.json().message, 'POST is not supported on this URL')
+})
+
 t.test('internal errors become a generic 500 with the detail only in the log', async (t) => {
   const broken = new MemoryStore()
   broken.get = async () => { throw new Error('secret database password is hunter2') }
@@ -351,7 +395,7 @@ t.test('the plugin works under an outer prefix and with a root path', async (t) 
 })
 
 t.test('metadata values that are not UTF-8 are kept and echoed byte for byte', async (t) => {
-  const seen: Array<{ metadata: Record<string, string>, binaryMetadata?: Record<string, string> }> = []
+  const seen: Array<{ metadata: Metadata, binaryMetadata?: Metadata | undefined }> = []
   const { app } = await buildApp(t, {
     fileStore: true,
     hooks: {

@@ -51,8 +51,9 @@ t.test('store errors are recognised by code as well as class', async (t) => {
   const mapped = toHttpError(foreign('OFFSET_MISMATCH', { expected: 5, actual: 0 }), app.log) as Error & { statusCode: number, code: string }
   t.equal(mapped.statusCode, 409)
   t.equal(mapped.code, 'ERR_MISMATCHED_OFFSET')
-  const exists = toHttpError(foreign('UPLOAD_EXISTS'), app.log) as Error & { statusCode: number }
-  t.equal(exists.statusCode, 500)
+  const exists = toHttpError(foreign('UPLOAD_EXISTS'), app.log) as Error & { statusCode: number, code: string }
+  t.equal(exists.statusCode, 409)
+  t.equal(exists.code, 'ERR_UPLOAD_EXISTS')
   const timeout = toHttpError(foreign('LOCK_TIMEOUT'), app.log) as Error & { code: string }
   t.equal(timeout.code, 'ERR_LOCK_TIMEOUT')
   const changed = toHttpError(foreign('ERR_UPLOAD_CHANGED'), app.log) as Error & { statusCode: number, code: string }

@@ -196,7 +196,7 @@ withS3(t, () => {
       store.create({ id: 'twin', size: 10, metadata: {} })
     ])
     t.equal(results.filter((result) => result.status === 'fulfilled').length, 1)
-    t.match(results.find((result) => result.status === 'rejected'), { reason: { code: 'UPLOAD_EXISTS' } })
+    t.match(results.find((result) => result.status === 'rejected'), { reason: { code: 'ERR_UPLOAD_EXISTS' } })
   })
 
   t.test('options are checked', async (t) => {

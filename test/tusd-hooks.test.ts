@@ -309,3 +309,19 @@ t.test('post-receive: StopUpload after the body ended changes nothing', async (t
   t.ok(lines.some((line) => line.includes('asked to stop an upload whose request had ended')))
   t.equal((await app.inject({ method: 'HEAD', url: path, headers: TUS })).headers['upload-offset'], '3')
 })
+
+t.test('pre-create: a ChangeFileInfo.ID that names an existing upload is 409 ERR_UPLOAD_EXISTS; that upload keeps its bytes', async (t) => {
+  const transport = fakeTransport((request) => request.Type === 'pre-create'
+    ? { ChangeFileInfo: { ID: 'fixed-name', MetaData: null, Storage: null } }
+    : {})
+  const { app } = await appWith(t, transport, ['pre-create'])
+  const first = await app.inject({ method: 'POST', url: '/files/', headers: { ...TUS, 'upload-length': '3', 'content-type': OCTET }, payload: 'abc' })
+  t.equal(first.statusCode, 201)
+  const again = await app.inject({ method: 'POST', url: '/files/', headers: { ...TUS, 'upload-length': '3', 'content-type': OCTET }, payload: 'xyz' })
+  t.equal(again.statusCode, 409)
+  t.equal(again.json().code, 'ERR_UPLOAD_EXISTS')
+  const head = await app.inject({ method: 'HEAD', url: '/files/fixed-name', headers: TUS })
+  t.equal(head.headers['upload-offset'], '3')
+  const upload = await app.tus.store.get('fixed-name')
+  t.equal(upload.offset, 3, 'the first upload is untouched')
+})

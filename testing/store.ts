@@ -16,7 +16,7 @@ export interface StoreFactory {
 }
 
 const notFound = isCoded('ERR_UPLOAD_NOT_FOUND', 'UPLOAD_NOT_FOUND')
-const exists = isCoded('UPLOAD_EXISTS')
+const exists = isCoded('ERR_UPLOAD_EXISTS', 'UPLOAD_EXISTS')
 const mismatch = isCoded('OFFSET_MISMATCH')
 
 let counter = 0

@@ -4,7 +4,7 @@
  */
 import type { FastifyRequest } from 'fastify'
 import type { UploadDraft } from '../../plugin/hooks.js'
-import type { UploadInfo } from '../../stores/store.js'
+import type { Metadata, UploadInfo } from '../../stores/store.js'
 import type { FileInfo, HookRequest, HookType, HTTPRequest } from './protocol.js'
 
 /** Where a store keeps an upload, as tusd's `FileInfo.Storage` (`null` when unknown). */
@@ -22,7 +22,7 @@ export function fileInfo (upload: UploadInfo, storage?: StorageInfo): FileInfo {
     Size: upload.size ?? 0,
     SizeIsDeferred: upload.size === undefined,
     Offset: upload.offset,
-    MetaData: { ...upload.metadata },
+    MetaData: definedValues(upload.metadata),
     IsPartial: concat?.kind === 'partial',
     IsFinal: concat?.kind === 'final',
     PartialUploads: concat?.kind === 'final' ? [...concat.parts] : null,
@@ -77,4 +77,11 @@ function remoteAddress (request: FastifyRequest): string {
   if (address.startsWith('::ffff:') && address.includes('.')) address = address.slice('::ffff:'.length)
   const host = address.includes(':') ? `[${address}]` : address
   return `${host}:${socket?.remotePort ?? 0}`
+}
+
+/** The metadata as tusd sends it: keys whose value is `undefined` (possible only in a hook's own object) are left out. */
+function definedValues (metadata: Metadata): Record<string, string> {
+  const out: Record<string, string> = {}
+  for (const [key, value] of Object.entries(metadata)) if (value !== undefined) out[key] = value
+  return out
 }
