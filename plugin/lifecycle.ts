@@ -9,7 +9,7 @@ import { randomUUID } from 'node:crypto'
 import type { FastifyReply, FastifyRequest } from 'fastify'
 import { UPLOAD_ID } from '../stores/ids.js'
 import {
-  canConcat, canDeferLength, canTerminate, isComplete, UploadExists, UploadNotFound,
+  canConcat, canDeferLength, canPlace, canTerminate, isComplete, UploadExists, UploadNotFound,
   type Concat, type Metadata, type NewUpload, type UploadInfo
 } from '../stores/store.js'
 import { contentLength } from './checks.js'
@@ -55,6 +55,7 @@ export async function createUpload<T> (tus: Runtime, request: FastifyRequest, cr
   if (tus.hooks.has('preCreate')) {
     ({ draft, maxSize: hookLimit } = await runPreCreate(tus.hooks, request, draft))
     if (!UPLOAD_ID.test(draft.id)) throw new Error(`preCreate returned an invalid upload id ${JSON.stringify(draft.id)}`)
+    if (draft.storage !== undefined) checkStorage(tus, draft.storage)
   }
   const limit = tus.sizeLimit({ maxSize: hookLimit })
   if (size !== undefined && size > limit) throw new errors.MaxSizeExceeded(limit)
@@ -80,6 +81,14 @@ export async function createUpload<T> (tus: Runtime, request: FastifyRequest, cr
   if (chosen) await refuseExisting(tus, upload.id)
   const known = chosen || withBody || creation.announced === true || tus.hooks.has('postCreate') || tus.listenerCount('upload-created') > 0
   return known ? await tus.withLock(request, upload.id, make) : await tus.withSession(request, make)
+}
+
+/** A storage the store can honour: it places uploads and knows every field asked for. */
+function checkStorage (tus: Runtime, storage: Record<string, string>): void {
+  const store = tus.store
+  if (!canPlace(store)) throw new errors.StorageUnsupported('this store keeps every upload in its own place')
+  const unknown = Object.keys(storage).filter((field) => !store.storageFields.includes(field))
+  if (unknown.length > 0) throw new errors.StorageUnsupported(`this store takes ${store.storageFields.join(', ')}, not ${unknown.join(', ')}`)
 }
 
 async function refuseExisting (tus: Runtime, id: string): Promise<void> {
