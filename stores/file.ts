@@ -143,7 +143,7 @@ export class FileStore implements DataStore, Terminates, Concatenates, DefersLen
       // a file (or a directory of placed uploads) already has this upload's name: not ours to take
       await handle.close()
       await rm(path, { force: true })
-      throw new UploadExists(upload.id)
+      throw new StorageTaken()
     }
     try {
       if (this.#chmodFiles) await handle.chmod(this.#fileMode)
