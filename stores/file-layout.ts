@@ -6,7 +6,7 @@
  * A chosen path is relative to the directory and can never leave it or take a name the store uses:
  * `/`-separated components, none empty, none starting with `.` (so no `.`, `..` or temporary
  * file), no NUL, control character or backslash, and a first component that does not end with
- * `.info` or `.lock` (the names of info and lock files).
+ * `.info`, `.lock` or `.stop` (the names of info files and of the file locker's files).
  */
 import { basename, isAbsolute, relative, resolve, sep } from 'node:path'
 import type { Concat, Metadata } from './store.js'
@@ -33,7 +33,7 @@ export function checkStoragePath (value: unknown): string {
     if (part.length > MAX_COMPONENT) throw new InvalidStorage(`has a Path component longer than ${MAX_COMPONENT} characters`)
   }
   const first = parts[0] as string
-  if (first.endsWith('.info') || first.endsWith('.lock')) throw new InvalidStorage('has a Path that takes the name of an info or lock file')
+  if (/\.(info|lock|stop)$/.test(first)) throw new InvalidStorage('has a Path that takes the name of an info or lock file')
   return value
 }
 

@@ -49,7 +49,7 @@ t.test('a preCreate hook places the bytes; HEAD, PATCH, GET, DELETE and the hook
 })
 
 t.test('paths that could leave the directory or take a store name: 400 ERR_INVALID_STORAGE, nothing created', async (t) => {
-  const bad = ['../escape', '/etc/passwd', 'a/../../b', 'a/./b', 'a//b', 'a/', '.hidden', 'a/.b', 'x\u0000y', 'a\\b', 'line\nbreak', 'other.info', 'other.lock/x', 'x'.repeat(300)]
+  const bad = ['../escape', '/etc/passwd', 'a/../../b', 'a/./b', 'a//b', 'a/', '.hidden', 'a/.b', 'x\u0000y', 'a\\b', 'line\nbreak', 'other.info', 'other.lock/x', 'x.stop', 'x'.repeat(300)]
   for (const path of bad) {
     const dir = await tempDir(t)
     const { app } = await buildApp(t, { store: new FileStore({ directory: dir }), hooks: placing(path) })
