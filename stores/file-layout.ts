@@ -10,31 +10,17 @@
  */
 import { basename, isAbsolute, relative, resolve, sep } from 'node:path'
 import type { Concat, Metadata } from './store.js'
+import { checkRelativePlace } from './placement.js'
 import { InvalidStorage } from './store.js'
 
-/** The longest chosen path, and component, the store takes. */
-const MAX_PATH = 1024
-const MAX_COMPONENT = 255
-
 /**
- * The relative path `value` names, checked; `InvalidStorage` (with the reason, safe to send)
- * otherwise.
+ * The relative path `value` names, checked (`checkRelativePlace`, and a first component that is
+ * not an info or lock file name); `InvalidStorage` (with the reason, safe to send) otherwise.
  */
 export function checkStoragePath (value: unknown): string {
-  if (typeof value !== 'string' || value === '') throw new InvalidStorage('needs a non-empty Path')
-  if (value.length > MAX_PATH) throw new InvalidStorage(`has a Path longer than ${MAX_PATH} characters`)
-  // eslint-disable-next-line no-control-regex
-  if (/[\u0000-\u001f\u007f\\]/.test(value)) throw new InvalidStorage('has a Path with a control character or a backslash')
-  if (value.startsWith('/')) throw new InvalidStorage('has an absolute Path; give it relative to the upload directory')
-  const parts = value.split('/')
-  for (const part of parts) {
-    if (part === '') throw new InvalidStorage('has a Path with an empty component')
-    if (part.startsWith('.')) throw new InvalidStorage('has a Path component starting with "." (such as "..")')
-    if (part.length > MAX_COMPONENT) throw new InvalidStorage(`has a Path component longer than ${MAX_COMPONENT} characters`)
-  }
-  const first = parts[0] as string
+  const first = checkRelativePlace(value, 'Path')[0] as string
   if (/\.(info|lock|stop)$/.test(first)) throw new InvalidStorage('has a Path that takes the name of an info or lock file')
-  return value
+  return value as string
 }
 
 /** The parent directories of a relative path, shortest first (`a/b/c` → `a`, `a/b`). */

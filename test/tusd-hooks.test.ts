@@ -291,8 +291,9 @@ t.test('post-receive: StopUpload after the body ended changes nothing', async (t
 t.test('pre-create: ChangeFileInfo.Storage asks the store for a place (Type and empty values left out)', async (t) => {
   t.same(storageRequest({ Type: 'filestore', Path: 'a/b.bin', InfoPath: '' }), { Path: 'a/b.bin' })
   t.equal(storageRequest({ Type: 'filestore' }), undefined, 'nothing but Type: the store\'s usual place')
-  const { app } = await appWith(t, fakeTransport((request) => request.Type === 'pre-create'
-    ? { ChangeFileInfo: { ID: '', MetaData: null, Storage: request.Event.Upload.MetaData.place === undefined ? { Type: 'memory' } : { Path: 'x.bin' } } }
+  const place = (request: HookRequest): Record<string, string> => request.Event.Upload.MetaData.place === undefined ? { Type: 'memory' } : { Path: 'x.bin' }
+  const { app } = await appWith(t, fakeTransport((request): Partial<HookResponse> => request.Type === 'pre-create'
+    ? { ChangeFileInfo: { ID: '', MetaData: null, Storage: place(request) } }
     : {}), ['pre-create'])
   const usual = await app.inject({ method: 'POST', url: '/files/', headers: { ...TUS, 'upload-length': '1' } })
   t.equal(usual.statusCode, 201)
