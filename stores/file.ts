@@ -293,9 +293,11 @@ export class FileStore implements DataStore, Terminates, Concatenates, DefersLen
 
   async remove (id: string): Promise<void> {
     if (!isUploadId(id)) return
-    // where the bytes are (a placed upload's own path); an unreadable info names the usual place
-    const info: Pick<InfoFile, 'id' | 'storage'> = await this.#readInfo(id).then(({ info }) => info, () => ({ id }))
+    // where the bytes are (a placed upload's own path); an unreadable info names the usual place,
+    // no info at all names nothing (a file under the id's name is then a placed upload's, not this one's)
+    const info: Pick<InfoFile, 'id' | 'storage'> | undefined = await this.#readInfo(id).then(({ info }) => info, async () => await exists(this.#infoPath(id)) ? { id } : undefined)
     this.#infoCache.delete(id)
+    if (info === undefined) return
     // the bytes go first: the id stays claimed by its info file until nothing of it is left, so
     // a removal cut short never leaves bytes that a new upload of the same id would inherit
     if (info.storage === undefined || await this.#checkParents(info).then(() => true, () => false)) {

@@ -354,6 +354,8 @@ export class S3Store implements DataStore, Terminates, Concatenates, DefersLengt
       placed = info.key !== undefined
     } catch (err) {
       if (!(err instanceof UploadNotFound)) throw err
+      // the claim of an upload placed at this id's key: nothing here is this upload's
+      if (await this.#exists(`${key}.info`)) return
     }
     const uploads = new Set(uploadId === undefined ? [] : [uploadId])
     // also multipart uploads a crashed create left on the key

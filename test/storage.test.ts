@@ -164,3 +164,15 @@ t.test('a parent directory swapped for a link after creation is never followed',
   t.equal((await stat(join(outside, 'moved/data.bin'))).size, 0, 'nothing was written through the link')
   await rm(join(dir, 'box'))
 })
+
+t.test('removing an id that names a placed upload\'s file removes nothing of it', async (t) => {
+  const dir = await tempDir(t)
+  const store = new FileStore({ directory: dir })
+  const { app } = await buildApp(t, { store, hooks: placing('shared') })
+  const created = await app.inject({ method: 'POST', url: '/files/', headers: { ...TUS, 'upload-length': '3', 'content-type': OCTET }, payload: 'abc' })
+  t.equal(created.statusCode, 201)
+  await store.remove('shared')
+  t.equal(await readFile(join(dir, 'shared'), 'utf8'), 'abc', 'the placed upload\'s bytes are still there')
+  t.equal((await app.inject({ method: 'DELETE', url: '/files/shared', headers: TUS })).statusCode, 404)
+  t.equal(await readFile(join(dir, 'shared'), 'utf8'), 'abc')
+})

@@ -48,7 +48,7 @@ withS3(t, () => {
 
   t.test('keys that could leave the prefix or take another upload\'s objects are refused before anything is created', async (t) => {
     let key = '../escape'
-    const { app, bucket, client } = await setup(t, () => key)
+    const { app, store, bucket, client } = await setup(t, () => key)
     const post = async (): Promise<{ status: number, code: string | undefined }> => {
       const response = await app.inject({ method: 'POST', url: '/files/', headers: { ...TUS, 'upload-length': '3' } })
       return { status: response.statusCode, code: response.statusCode === 201 ? undefined : response.json().code }
@@ -66,6 +66,15 @@ withS3(t, () => {
     key = 'existing.bin'
     t.same(await post(), { status: 409, code: 'ERR_STORAGE_TAKEN' }, 'an existing object')
     t.equal(await getText(client, bucket, 'up/existing.bin'), 'keep')
+
+    key = 'plainid'
+    const placed = await app.inject({ method: 'POST', url: '/files/', headers: { ...TUS, 'upload-length': '3' } })
+    t.equal(placed.statusCode, 201)
+    const before = await multipartUploads(client, bucket)
+    await store.remove('plainid')
+    t.same(await multipartUploads(client, bucket), before, 'removing the id whose key a placed upload took aborts nothing of it')
+    t.equal((await app.inject({ method: 'HEAD', url: '/files/plainid', headers: TUS })).statusCode, 404, 'the claim is no upload of that id')
+    t.equal((await app.inject({ method: 'HEAD', url: new URL(placed.headers.location as string, 'http://x').pathname, headers: TUS })).statusCode, 200)
   })
 
   t.test('concatenation and expiration follow placed keys; a fresh placed upload is not taken for debris', async (t) => {
