@@ -115,6 +115,11 @@ type State =
     staleLeftover: boolean
   }
 
+/** An object under an upload's `.info` name that is not this store's info object (tusd's, for one). */
+class ForeignObject extends Error {
+  override name = 'ForeignObject'
+}
+
 /** Upload ids the store accepts: they can never make a key outside the prefix. */
 const START = 'tus-start'
 
@@ -406,6 +411,8 @@ export class S3Store implements DataStore, Terminates, Concatenates, DefersLengt
         claimed = found.claim === true
         info = claimed ? (await this.#readInfo(found.id)).info : found
       } catch (err) {
+        // another program's upload (tusd's `<key>.info` is its own JSON): not this store's to expire
+        if (err instanceof ForeignObject) continue
         if (!(err instanceof UploadNotFound)) throw err
       }
       if (info === undefined || info.uploadId !== upload.uploadId || this.#dataKey(info) !== upload.key) {
@@ -454,8 +461,13 @@ export class S3Store implements DataStore, Terminates, Concatenates, DefersLengt
       if (isNotFound(err)) throw new UploadNotFound(id)
       throw err
     }
-    const info = JSON.parse(text) as InfoObject
-    if (info.version !== 1 || typeof info.id !== 'string' || typeof info.partSize !== 'number') throw new Error(`S3Store: ${infoKey} is not an upload's info object`)
+    let info: InfoObject
+    try {
+      info = JSON.parse(text) as InfoObject
+    } catch {
+      throw new ForeignObject(`S3Store: ${infoKey} is not an upload's info object`)
+    }
+    if (typeof info !== 'object' || info === null || info.version !== 1 || typeof info.id !== 'string' || typeof info.partSize !== 'number') throw new ForeignObject(`S3Store: ${infoKey} is not an upload's info object`)
     if (id !== undefined && (info.claim === true || info.id !== id)) throw new UploadNotFound(id)
     if (info.key !== undefined) checkRelativePlace(info.key, 'Key')
     return { info, modified }

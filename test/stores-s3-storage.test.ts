@@ -10,6 +10,7 @@ import type { UploadInfo } from '../stores/store.js'
 import { buildApp, OCTET, TUS } from './helpers/app.js'
 import { s3Server, withS3 } from './helpers/ceph-s3.js'
 import { getText, multipartUploads, objects } from './helpers/s3-inspect.js'
+import { writeTusdS3Upload } from './helpers/tusd-fixtures.js'
 
 async function setup (t: Test, key: () => string, seen: UploadInfo[] = []): Promise<{ app: Awaited<ReturnType<typeof buildApp>>['app'], store: S3Store, bucket: string, client: ReturnType<Awaited<ReturnType<typeof s3Server>>['client']> }> {
   const server = await s3Server()
@@ -98,5 +99,16 @@ withS3(t, () => {
     t.equal(await store.removeExpired(new Date(Date.now() + 60_000)), 1, 'expired: removed')
     t.same(await multipartUploads(client, bucket), [])
     t.notOk(Object.keys(await objects(client, bucket)).some((name) => name.startsWith('up/parts/p4')), 'nothing of it is left')
+  })
+
+  t.test('tusd\'s s3store uploads are not carried over, and are left alone (never aborted or deleted)', async (t) => {
+    const { app, store, bucket, client } = await setup(t, () => 'unused')
+    const id = await writeTusdS3Upload(client, bucket, 'up/', 'f'.repeat(32), 20, Buffer.from('0123456789'), Buffer.from('abc'))
+    const before = await objects(client, bucket)
+    const head = await app.inject({ method: 'HEAD', url: `/files/${encodeURIComponent(id)}`, headers: TUS })
+    t.equal(head.statusCode, 404, 'tusd\'s URL id (<object>+<multipart id>) is not an id here')
+    t.equal(await store.removeExpired(new Date(Date.now() + 3_600_000)), 0, 'the sweep does not take tusd\'s upload for its own')
+    t.equal((await multipartUploads(client, bucket)).length, 1, 'tusd\'s multipart upload is still there')
+    t.same(await objects(client, bucket), before, 'and its .info and .part')
   })
 })

@@ -1,10 +1,11 @@
 /**
- * Uploads as tusd v2's filestore leaves them, written from its documented layout (facts, not its
+ * Uploads as tusd v2's stores leave them. The filestore, written from its documented layout (facts, not its
  * code): `<dir>/<id>` holds the bytes received so far (created empty at creation, appended to),
  * `<dir>/<id>.info` is `json.Marshal(handler.FileInfo)`, written at creation and on
  * DeclareLength only, so its `Offset` is stale (0). `Storage` is a Go map, marshalled with sorted
  * keys: `{"InfoPath","Path","Type":"filestore"}`. Files get mode 0664, as tusd makes them.
  */
+import { CreateMultipartUploadCommand, PutObjectCommand, UploadPartCommand, type S3Client } from '@aws-sdk/client-s3'
 import { chmod, mkdir, writeFile } from 'node:fs/promises'
 import { dirname, join } from 'node:path'
 
@@ -51,4 +52,30 @@ export async function writeTusdFileUpload (dir: string, upload: TusdFileUpload):
 /** A tusd-style id: 32 lowercase hex characters. */
 export function tusdId (seed: number): string {
   return seed.toString(16).padStart(32, 'a')
+}
+
+/**
+ * An unfinished upload as tusd v2's s3store leaves it: `<prefix><objectId>.info` (its `FileInfo`
+ * JSON, `ID` = `<objectId>+<multipart upload id>`), a multipart upload on `<prefix><objectId>`
+ * with one part, and `<prefix><objectId>.part` with leftover bytes. Resolves with the URL id.
+ */
+export async function writeTusdS3Upload (client: S3Client, bucket: string, prefix: string, objectId: string, size: number, part: Buffer, leftover: Buffer): Promise<string> {
+  const key = `${prefix}${objectId}`
+  const created = await client.send(new CreateMultipartUploadCommand({ Bucket: bucket, Key: key }))
+  const id = `${objectId}+${created.UploadId ?? ''}`
+  await client.send(new UploadPartCommand({ Bucket: bucket, Key: key, UploadId: created.UploadId, PartNumber: 1, Body: part }))
+  await client.send(new PutObjectCommand({ Bucket: bucket, Key: `${key}.part`, Body: leftover }))
+  const info = {
+    ID: id,
+    Size: size,
+    SizeIsDeferred: false,
+    Offset: 0,
+    MetaData: { filename: 'a.bin' },
+    IsPartial: false,
+    IsFinal: false,
+    PartialUploads: null,
+    Storage: { Bucket: bucket, Key: key, Type: 's3store' }
+  }
+  await client.send(new PutObjectCommand({ Bucket: bucket, Key: `${key}.info`, Body: JSON.stringify(info), ContentType: 'application/json' }))
+  return id
 }
