@@ -207,6 +207,12 @@ export class FileStore implements DataStore, Terminates, Concatenates, DefersLen
     } finally {
       await handle.close()
     }
+    // an upload of that id created meanwhile: it checks for this file after its info file, this
+    // checks for its info file after the file, so one of the two always sees the other and backs out
+    if (await exists(join(this.directory, `${first}.info`))) {
+      await rm(join(this.directory, path), { force: true })
+      throw new StorageTaken()
+    }
     return path
   }
 
