@@ -3,7 +3,7 @@
  * layout (test/helpers/tusd-fixtures.ts) are resumed with tus-js-client through the command, and
  * HEAD, PATCH, GET, DELETE, expiration and the hooks' `Storage` are checked through the plugin.
  */
-import { randomBytes } from 'node:crypto'
+import { createHash, randomBytes } from 'node:crypto'
 import { lstat, readdir, readFile, utimes, writeFile } from 'node:fs/promises'
 import { join, relative } from 'node:path'
 import t from 'tap'
@@ -88,6 +88,26 @@ t.test('Storage.Path: honoured inside the directory, refused outside it, the usu
 
   const elsewhere = await app.inject({ method: 'HEAD', url: `/files/${moved}`, headers: TUS })
   t.equal(elsewhere.headers['upload-offset'], '2', 'a Path naming <id> in another directory: the bytes beside the info file')
+})
+
+t.test('a checksum verified on tusd\'s upload: a mismatch keeps the offset, and the info stays tusd\'s', async (t) => {
+  const dir = await tempDir(t)
+  const id = tusdId(9)
+  const relativePlace = relative(process.cwd(), join(dir, 'rel/y.bin'))
+  await writeTusdFileUpload(dir, { id, size: 6, bytes: Buffer.from('abc'), path: 'rel/y.bin', storagePath: relativePlace })
+  const { app } = await buildApp(t, { store: new FileStore({ directory: dir }) })
+  const head = await app.inject({ method: 'HEAD', url: `/files/${id}`, headers: TUS })
+  t.equal(head.headers['upload-offset'], '3', 'a Storage.Path relative to the working directory (tusd run with a relative -upload-dir)')
+  const sha1 = (text: string): string => `sha1 ${createHash('sha1').update(text).digest('base64')}`
+  const wrong = await app.inject({ method: 'PATCH', url: `/files/${id}`, headers: { ...TUS, 'content-type': OCTET, 'upload-offset': '3', 'upload-checksum': sha1('xyz') }, payload: 'def' })
+  t.equal(wrong.statusCode, 460)
+  t.equal(await readFile(join(dir, 'rel/y.bin'), 'utf8'), 'abc', 'the refused chunk is cut off')
+  const right = await app.inject({ method: 'PATCH', url: `/files/${id}`, headers: { ...TUS, 'content-type': OCTET, 'upload-offset': '3', 'upload-checksum': sha1('def') }, payload: 'def' })
+  t.equal(right.statusCode, 204)
+  t.equal(await readFile(join(dir, 'rel/y.bin'), 'utf8'), 'abcdef')
+  const info = JSON.parse(await readFile(join(dir, `${id}.info`), 'utf8')) as Record<string, unknown>
+  t.match(info, { ID: id, Size: 6, Storage: { Path: relativePlace } }, 'tusd\'s JSON, as tusd wrote it')
+  t.notOk('pending' in info, 'no chunk left pending')
 })
 
 t.test('expiration sees tusd\'s uploads by the data file\'s time', async (t) => {
