@@ -203,8 +203,9 @@ export class S3Store implements DataStore, Terminates, Concatenates, DefersLengt
       }
       await this.#putInfo(info, true)
     } catch (err) {
-      if (info.uploadId !== undefined) await this.#abort(dataKey, info.uploadId)
-      if (info.key !== undefined) await this.#delete(`${dataKey}.info`)
+      // what this create made goes; a failure to clean up must not hide why it failed
+      if (info.uploadId !== undefined) await this.#abort(dataKey, info.uploadId).catch(() => {})
+      if (info.key !== undefined) await this.#delete(`${dataKey}.info`).catch(() => {})
       if (!isPreconditionFailed(err)) throw storeError(err)
       throw new UploadExists(upload.id)
     }
