@@ -20,7 +20,7 @@ function createError<C extends string, SC extends number> (code: C, message: str
 }
 
 /* Raised by stores and lockers, and by the plugin: one class each (stores/store.ts, locks/locker.ts) */
-export { UploadNotFound, UploadExists, StoreFull, UploadChanged, StoreLimitExceeded } from '../stores/store.js'
+export { UploadNotFound, UploadExists, StoreFull, UploadChanged, StoreLimitExceeded, InvalidStorage, StorageTaken } from '../stores/store.js'
 export { LockTimeout } from '../locks/locker.js'
 
 /* Request validation */
@@ -63,6 +63,8 @@ export const UploadNotFinished = createError('ERR_UPLOAD_NOT_FINISHED', 'A parti
 export const UnsafeUploadFile = createError('ERR_UNSAFE_UPLOAD_FILE', 'The upload cannot be used: its stored file is not one the server made', 500)
 export const ModifyFinal = createError('ERR_MODIFY_FINAL', 'A final upload is built by concatenation and cannot be written', 403)
 export const UploadExpired = createError('ERR_UPLOAD_EXPIRED', 'The upload expired', 410)
+/** A `preCreate` hook (or a tusd hook's `ChangeFileInfo.Storage`) chose storage the store cannot honour. */
+export const StorageUnsupported = createError('ERR_STORAGE_UNSUPPORTED', 'The store cannot keep the upload where it was asked to: %s', 400)
 export const RangeNotSatisfiable = createError('ERR_RANGE_NOT_SATISFIABLE', 'The requested range is outside the upload', 416)
 
 /* Body and connection */

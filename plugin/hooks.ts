@@ -21,6 +21,8 @@ export interface UploadDraft {
   /** Values of `metadata` that are not UTF-8, as base64 of their exact bytes (see `metadataBytes`). */
   binaryMetadata?: Metadata | undefined
   concat?: UploadInfo['concat'] | undefined
+  /** Where the upload's bytes will be kept, as an earlier `preCreate` hook chose (see `PreCreateResult.storage`). */
+  storage?: Record<string, string> | undefined
 }
 
 /** What `preCreate` may change. */
@@ -31,6 +33,12 @@ export interface PreCreateResult {
   metadata?: Record<string, string | null> | undefined
   /** A size limit for this upload, below the plugin's `maxSize`. */
   maxSize?: number | undefined
+  /**
+   * Where to keep the upload's bytes, as tusd's `ChangeFileInfo.Storage`: `{ Path }` (a path
+   * relative to the file store's directory) or `{ Key }` (an object key under the S3/GCS store's
+   * prefix). Merged into what earlier hooks chose; an empty value removes a field.
+   */
+  storage?: Record<string, string> | undefined
 }
 
 /** What `preFinish` may add to the response that completes an upload. */
@@ -171,6 +179,7 @@ export async function runPreCreate (registry: HookRegistry, request: FastifyRequ
     if (result === undefined || result === null) continue
     if (result.id !== undefined) draft = { ...draft, id: result.id }
     if (result.metadata !== undefined) draft = withMetadata(draft, mergeMetadata(draft.metadata, result.metadata))
+    if (result.storage !== undefined && result.storage !== null) draft = withStorage(draft, result.storage)
     if (result.maxSize !== undefined) {
       if (!Number.isSafeInteger(result.maxSize) || result.maxSize < 0) {
         throw new errors.InvalidHook(`preCreate returned an invalid maxSize ${String(result.maxSize)}`)
@@ -179,6 +188,19 @@ export async function runPreCreate (registry: HookRegistry, request: FastifyRequ
     }
   }
   return { draft, maxSize }
+}
+
+/** The draft with `changes` merged into its storage (an empty value removes a field). */
+function withStorage (draft: UploadDraft, changes: unknown): UploadDraft {
+  if (typeof changes !== 'object' || changes === null || Array.isArray(changes)) throw new TypeError('preCreate returned a storage that is not an object of strings')
+  const { storage: current, ...rest } = draft
+  const storage: Record<string, string> = Object.create(null) as Record<string, string>
+  Object.assign(storage, current)
+  for (const [key, value] of Object.entries(changes)) {
+    if (typeof value !== 'string') throw new TypeError(`preCreate returned a non-string storage value for "${key}"`)
+    if (value === '') delete storage[key]; else storage[key] = value
+  }
+  return Object.keys(storage).length > 0 ? { ...rest, storage } : rest
 }
 
 /** The draft with new metadata: a value that is not UTF-8 keeps its bytes while its text is left as it was. */

@@ -9,7 +9,7 @@ import { randomUUID } from 'node:crypto'
 import type { FastifyReply, FastifyRequest } from 'fastify'
 import { UPLOAD_ID } from '../stores/ids.js'
 import {
-  canConcat, canDeferLength, canTerminate, isComplete, UploadExists, UploadNotFound,
+  canConcat, canDeferLength, canPlace, canTerminate, isComplete, UploadExists, UploadNotFound,
   type Concat, type Metadata, type NewUpload, type UploadInfo
 } from '../stores/store.js'
 import { contentLength } from './checks.js'
@@ -59,6 +59,7 @@ export async function createUpload<T> (tus: Runtime, request: FastifyRequest, re
   if (tus.hooks.has('preCreate')) {
     ({ draft, maxSize: hookLimit } = await runPreCreate(tus.hooks, request, draft))
     if (!UPLOAD_ID.test(draft.id)) throw new errors.InvalidHook(`preCreate returned an invalid upload id ${JSON.stringify(draft.id)}`)
+    if (draft.storage !== undefined) checkStorage(tus, draft.storage)
   }
   logUpload(request, reply, draft.id)
   const limit = Math.min(configured, hookLimit ?? Number.POSITIVE_INFINITY)
@@ -86,6 +87,14 @@ export async function createUpload<T> (tus: Runtime, request: FastifyRequest, re
   const known = chosen || withBody || creation.announced === true || tus.hooks.has('postCreate') || tus.listenerCount('upload-created') > 0
   // with leases, the lock taken now is the next request's for free (and so is its read)
   return known || tus.options.locker.leases === true ? await tus.withLock(request, upload.id, make) : await tus.withSession(request, make)
+}
+
+/** A storage the store can honour: it places uploads and knows every field asked for. */
+function checkStorage (tus: Runtime, storage: Record<string, string>): void {
+  const store = tus.store
+  if (!canPlace(store)) throw new errors.StorageUnsupported('this store keeps every upload in its own place')
+  const unknown = Object.keys(storage).filter((field) => !store.storageFields.includes(field))
+  if (unknown.length > 0) throw new errors.StorageUnsupported(`this store takes ${store.storageFields.join(', ')}, not ${unknown.join(', ')}`)
 }
 
 async function refuseExisting (tus: Runtime, id: string): Promise<void> {

@@ -16,16 +16,17 @@
  */
 import { randomBytes } from 'node:crypto'
 import { constants, type Dir, type Stats } from 'node:fs'
-import { access, chmod, lstat, mkdir, open, opendir, rename, rm, writeFile, type FileHandle } from 'node:fs/promises'
+import { access, chmod, lstat, mkdir, open, opendir, readdir, rename, rm, rmdir, writeFile, type FileHandle } from 'node:fs/promises'
 import { join } from 'node:path'
 import { Readable } from 'node:stream'
 import {
-  OffsetMismatch, StoreFull, UnsafeFile, UploadExists, UploadNotFound, isComplete
+  InvalidStorage, OffsetMismatch, StorageTaken, StoreFull, UnsafeFile, UploadExists, UploadNotFound, isComplete
 } from './store.js'
 import type {
-  ByteRange, Chunk, Concat, Concatenates, DataStore, DefersLength, Expires, LeaseOptions, Metadata, NewUpload,
+  ByteRange, Chunk, Concatenates, DataStore, DefersLength, Expires, LeaseOptions, NewUpload, PlacesUploads,
   Serves, Terminates, UploadInfo
 } from './store.js'
+import { checkStoragePath, ForeignInfo, fromTusdInfo, isTusdInfo, parentsOf, serializeInfo, type InfoFile } from './file-layout.js'
 import { isUploadId } from './ids.js'
 import { toUploadInfo } from './info.js'
 
@@ -63,19 +64,6 @@ function maskedBy (mode: number): boolean {
   return (mode & mask) !== 0
 }
 
-/** What the `.info` file holds. */
-interface InfoFile {
-  id: string
-  size?: number
-  metadata: Metadata
-  binaryMetadata?: Metadata
-  concat?: Concat
-  maxSize?: number
-  createdAt: string
-  /** Start of a chunk that is written but not verified yet. */
-  pending?: number
-}
-
 /**
  * Bytes gathered in memory while a write is under way before the body is paused: up to 256 KiB
  * per upload (fewer, larger writes), shared out of 4 MiB when many uploads stream at once, so
@@ -108,13 +96,17 @@ const SWEEP_CONCURRENCY = 8
 /** Default modes: the upload directory and its files are the server user's only. */
 export const FILE_STORE_MODES = Object.freeze({ directoryMode: 0o700, fileMode: 0o600 })
 
-export class FileStore implements DataStore, Terminates, Concatenates, DefersLength, Serves, Expires {
+export class FileStore implements DataStore, Terminates, Concatenates, DefersLength, Serves, Expires, PlacesUploads {
   readonly directory: string
+  /** `NewUpload.storage.Path`: a path relative to `directory` for the upload's bytes (tusd's `Storage.Path`). */
+  readonly storageFields = Object.freeze(['Path'])
   readonly #fsync: boolean
   readonly #directoryMode: number
   readonly #fileMode: number
   /** Files must be chmod-ed after creation: the umask takes bits off `fileMode`. */
   readonly #chmodFiles: boolean
+  /** Directories made for placed uploads must be chmod-ed: the umask takes bits off `directoryMode`. */
+  readonly #chmodDirectories: boolean
   #ready: Promise<void> | undefined
   readonly #infoCache = new Map<string, CachedInfo>()
 
@@ -127,6 +119,7 @@ export class FileStore implements DataStore, Terminates, Concatenates, DefersLen
     this.#directoryMode = checkMode('directoryMode', options.directoryMode, FILE_STORE_MODES.directoryMode)
     this.#fileMode = checkMode('fileMode', options.fileMode, FILE_STORE_MODES.fileMode)
     this.#chmodFiles = maskedBy(this.#fileMode)
+    this.#chmodDirectories = maskedBy(this.#directoryMode)
   }
 
   async create (upload: NewUpload, options?: LeaseOptions): Promise<UploadInfo> {
@@ -138,17 +131,25 @@ export class FileStore implements DataStore, Terminates, Concatenates, DefersLen
     if (upload.binaryMetadata !== undefined) info.binaryMetadata = { ...upload.binaryMetadata }
     if (upload.concat !== undefined) info.concat = upload.concat
     if (upload.maxSize !== undefined) info.maxSize = upload.maxSize
+    if (upload.storage !== undefined) info.storage = { path: await this.#claim(upload.storage) }
     const path = this.#infoPath(upload.id)
     let handle: FileHandle
     try {
       handle = await open(path, 'wx', this.#fileMode)
     } catch (err) {
+      if (info.storage !== undefined) await rm(this.#dataPath(info), { force: true })
       if ((err as NodeJS.ErrnoException).code === 'EEXIST') throw new UploadExists(upload.id)
       throw mapFsError(err)
     }
+    if (info.storage === undefined && await exists(this.#dataPath(info))) {
+      // a file (or a directory of placed uploads) already has this upload's name: not ours to take
+      await handle.close()
+      await rm(path, { force: true })
+      throw new StorageTaken()
+    }
     try {
       if (this.#chmodFiles) await handle.chmod(this.#fileMode)
-      await handle.writeFile(JSON.stringify(info))
+      await handle.writeFile(serializeInfo(info))
       if (this.#fsync) await handle.sync()
       // a new id has no data file yet (removal deletes the bytes before the info file)
       const entry = this.#remember(upload.id, stampOf(await handle.stat()), info)
@@ -161,9 +162,73 @@ export class FileStore implements DataStore, Terminates, Concatenates, DefersLen
       await handle.close().catch(() => {})
       this.#infoCache.delete(upload.id)
       await rm(path, { force: true })
+      if (info.storage !== undefined) await rm(this.#dataPath(info), { force: true })
       throw mapFsError(err)
     }
-    return toUploadInfo(info, 0, now)
+    return this.#uploadInfo(info, 0, now)
+  }
+
+  /**
+   * Checks a chosen place and claims it: its directories are made (with `directoryMode`), each
+   * checked to be a directory and not a link, and the data file is created empty with `O_EXCL`
+   * (so an existing file, link or another upload's bytes are never taken). Resolves with the path.
+   */
+  async #claim (storage: Record<string, string>): Promise<string> {
+    const unknown = Object.keys(storage).filter((field) => field !== 'Path')
+    if (unknown.length > 0) throw new InvalidStorage(`has fields the file store does not use: ${unknown.join(', ')}`)
+    const path = checkStoragePath(storage.Path)
+    const first = path.split('/')[0] as string
+    // the place of an upload's own bytes, or a directory that would hide them
+    if (await exists(join(this.directory, `${first}.info`))) throw new StorageTaken()
+    for (const parent of parentsOf(path)) {
+      const full = join(this.directory, parent)
+      let made = false
+      try {
+        await mkdir(full, { mode: this.#directoryMode })
+        made = true
+      } catch (err) {
+        const code = (err as NodeJS.ErrnoException).code
+        if (code === 'ENOTDIR') throw new InvalidStorage('has a Path through a file or a link')
+        if (code !== 'EEXIST') throw mapFsError(err)
+      }
+      // made now: its mode exactly, whatever the umask; one that exists must be a directory, not a link
+      if (made) {
+        if (this.#chmodDirectories) await chmod(full, this.#directoryMode)
+      } else {
+        const stats = await lstat(full).catch(() => undefined)
+        if (stats?.isDirectory() !== true) throw new InvalidStorage('has a Path through a file or a link')
+      }
+    }
+    let handle: FileHandle
+    try {
+      handle = await open(join(this.directory, path), constants.O_WRONLY | constants.O_CREAT | constants.O_EXCL | NOFOLLOW, this.#fileMode)
+    } catch (err) {
+      const code = (err as NodeJS.ErrnoException).code
+      if (code === 'EEXIST' || code === 'ELOOP' || code === 'EISDIR') throw new StorageTaken({ cause: err })
+      if (code === 'ENOTDIR') throw new InvalidStorage('has a Path through a file or a link')
+      throw mapFsError(err)
+    }
+    try {
+      if (this.#chmodFiles) await handle.chmod(this.#fileMode)
+    } finally {
+      await handle.close()
+    }
+    // an upload of that id created meanwhile: it checks for this file after its info file, this
+    // checks for its info file after the file, so one of the two always sees the other and backs out
+    if (await exists(join(this.directory, `${first}.info`))) {
+      await rm(join(this.directory, path), { force: true })
+      throw new StorageTaken()
+    }
+    return path
+  }
+
+  /** The `UploadInfo` of an info file; a placed upload says where it is, as tusd's `Storage`. */
+  #uploadInfo (info: InfoFile, offset: number, updatedAt: Date): UploadInfo {
+    const upload = toUploadInfo(info, offset, updatedAt)
+    if (info.storage !== undefined) {
+      upload.storage = { Type: 'filestore', Path: this.#dataPath(info), InfoPath: this.#infoPath(info.id) }
+    }
+    return upload
   }
 
   async get (id: string, options?: LeaseOptions): Promise<UploadInfo> {
@@ -171,9 +236,14 @@ export class FileStore implements DataStore, Terminates, Concatenates, DefersLen
     const known = this.#infoCache.get(id)
     // the caller's lock has not left this process since both files were checked: no I/O
     if (lease !== undefined && known?.lease === lease && known.dataSize !== undefined && known.updatedAt !== undefined) {
-      return toUploadInfo(known.info, offsetOf(known.info, known.dataSize), known.updatedAt)
+      return this.#uploadInfo(known.info, offsetOf(known.info, known.dataSize), known.updatedAt)
     }
-    const [{ info, mtime }, stats] = await Promise.all([this.#readInfo(id), this.#statData(id)])
+    // the info and the usual data file at once; a placed upload's bytes are elsewhere
+    const usual = this.#statData({ id }).catch((err: unknown) => err instanceof Error ? err : new Error(String(err)))
+    const { info, mtime } = await this.#readInfo(id)
+    let stats = await usual
+    if (info.storage !== undefined) stats = await this.#statData(info)
+    if (stats instanceof Error) throw stats
     const updatedAt = stats?.mtime ?? mtime
     const cached = this.#infoCache.get(id)
     if (cached?.info === info) {
@@ -181,7 +251,7 @@ export class FileStore implements DataStore, Terminates, Concatenates, DefersLen
       cached.updatedAt = updatedAt
       cached.lease = lease
     }
-    return toUploadInfo(info, offsetOf(info, stats?.size ?? 0), updatedAt)
+    return this.#uploadInfo(info, offsetOf(info, stats?.size ?? 0), updatedAt)
   }
 
   /**
@@ -197,7 +267,8 @@ export class FileStore implements DataStore, Terminates, Concatenates, DefersLen
     if (cached !== undefined) delete cached.dataSize
     let handle: FileHandle
     try {
-      handle = await open(this.#dataPath(id), constants.O_RDWR | constants.O_CREAT | NOFOLLOW, this.#fileMode)
+      await this.#checkParents(info)
+      handle = await open(this.#dataPath(info), constants.O_RDWR | constants.O_CREAT | NOFOLLOW, this.#fileMode)
     } catch (err) {
       throw notFoundOr(id, err)
     }
@@ -240,33 +311,39 @@ export class FileStore implements DataStore, Terminates, Concatenates, DefersLen
   }
 
   async read (id: string, range?: ByteRange): Promise<Readable> {
-    await this.#readInfo(id)
-    const path = this.#dataPath(id)
-    if (await this.#statData(id) === undefined) return Readable.from([])
-    const handle = await openNoFollow(path)
+    const { info } = await this.#readInfo(id)
+    if (await this.#statData(info) === undefined) return Readable.from([])
+    const handle = await openNoFollow(this.#dataPath(info))
     return handle.createReadStream(range === undefined ? {} : { start: range.start, end: range.end })
   }
 
   async remove (id: string): Promise<void> {
     if (!isUploadId(id)) return
+    // where the bytes are (a placed upload's own path); an unreadable info names the usual place,
+    // no info at all names nothing (a file under the id's name is then a placed upload's, not this one's)
+    const info: Pick<InfoFile, 'id' | 'storage'> | undefined = await this.#readInfo(id).then(({ info }) => info, async () => await exists(this.#infoPath(id)) ? { id } : undefined)
     this.#infoCache.delete(id)
+    if (info === undefined) return
     // the bytes go first: the id stays claimed by its info file until nothing of it is left, so
     // a removal cut short never leaves bytes that a new upload of the same id would inherit
-    await rm(this.#dataPath(id), { force: true })
+    if (info.storage === undefined || await this.#checkParents(info).then(() => true, () => false)) {
+      await rm(this.#dataPath(info), { force: true })
+    }
     await rm(this.#infoPath(id), { force: true })
+    if (info.storage !== undefined) await this.#removeEmptyParents(info.storage.path)
   }
 
   async concat (id: string, parts: string[]): Promise<void> {
-    await this.#readInfo(id)
+    const { info } = await this.#readInfo(id)
     const tmp = join(this.directory, `.${id}.concat.${randomBytes(6).toString('hex')}`)
     const handle = await open(tmp, 'wx', this.#fileMode)
     try {
       if (this.#chmodFiles) await handle.chmod(this.#fileMode)
       let position = 0
       for (const part of parts) {
-        await this.#readInfo(part)
-        if (await this.#statData(part) === undefined) continue
-        for await (const buffer of (await openNoFollow(this.#dataPath(part))).createReadStream()) {
+        const { info: partInfo } = await this.#readInfo(part)
+        if (await this.#statData(partInfo) === undefined) continue
+        for await (const buffer of (await openNoFollow(this.#dataPath(partInfo))).createReadStream()) {
           position += await writeAll(handle, buffer as Buffer, position)
         }
       }
@@ -277,7 +354,13 @@ export class FileStore implements DataStore, Terminates, Concatenates, DefersLen
       throw mapFsError(err)
     }
     await handle.close()
-    await rename(tmp, this.#dataPath(id))
+    try {
+      await this.#checkParents(info)
+      await rename(tmp, this.#dataPath(info))
+    } catch (err) {
+      await rm(tmp, { force: true })
+      throw mapFsError(err)
+    }
   }
 
   /**
@@ -339,8 +422,40 @@ export class FileStore implements DataStore, Terminates, Concatenates, DefersLen
     }
   }
 
-  #dataPath (id: string): string {
-    return join(this.directory, id)
+  /** Where an upload's bytes are: `<id>`, or the path it was placed at. */
+  #dataPath (info: Pick<InfoFile, 'id' | 'storage'>): string {
+    return join(this.directory, info.storage?.path ?? info.id)
+  }
+
+  /**
+   * A placed upload's directories must still be directories, not links planted since: `lstat`
+   * each (the last component is opened with `O_NOFOLLOW`). Nothing to check for `<id>`.
+   */
+  async #checkParents (info: Pick<InfoFile, 'storage'>): Promise<void> {
+    if (info.storage === undefined) return
+    for (const parent of parentsOf(info.storage.path)) {
+      let stats: Stats
+      try {
+        stats = await lstat(join(this.directory, parent))
+      } catch (err) {
+        if ((err as NodeJS.ErrnoException).code === 'ENOENT') return
+        throw mapFsError(err)
+      }
+      if (!stats.isDirectory()) throw new UnsafeFile()
+    }
+  }
+
+  /** Removes the directories of a placed upload that it leaves empty (never the upload directory). */
+  async #removeEmptyParents (path: string): Promise<void> {
+    for (const parent of parentsOf(path).reverse()) {
+      const full = join(this.directory, parent)
+      try {
+        if ((await readdir(full)).length > 0) return
+        await rmdir(full)
+      } catch {
+        return
+      }
+    }
   }
 
   #infoPath (id: string): string {
@@ -393,11 +508,16 @@ export class FileStore implements DataStore, Terminates, Concatenates, DefersLen
     if (cached?.stamp === stamp) return { info: cached.info, mtime: stats.mtime }
     let info: InfoFile
     try {
-      info = JSON.parse(await readNoFollow(path)) as InfoFile
+      const raw = JSON.parse(await readNoFollow(path)) as unknown
+      // tusd's filestore wrote it: its own JSON, served as it is
+      info = isTusdInfo(raw) ? fromTusdInfo(raw, id, this.directory, stats.mtime) : raw as InfoFile
+      if (info.storage !== undefined) checkStoragePath(info.storage.path)
     } catch (err) {
       // an info file still being created (or left empty by a crash then) names no upload yet;
       // one swapped for a link since the lstat is not followed
       if (err instanceof SyntaxError || (err as NodeJS.ErrnoException).code === 'ELOOP') throw new UploadNotFound(id)
+      // a description the store will not follow (bytes outside the directory): never served
+      if (err instanceof ForeignInfo || err instanceof InvalidStorage) throw new UnsafeFile({ cause: err })
       throw notFoundOr(id, err)
     }
     this.#remember(id, stamp, info)
@@ -417,10 +537,11 @@ export class FileStore implements DataStore, Terminates, Concatenates, DefersLen
   }
 
   /** The data file's size and time, or `undefined` while no byte was written. */
-  async #statData (id: string): Promise<Stats | undefined> {
+  async #statData (info: Pick<InfoFile, 'id' | 'storage'>): Promise<Stats | undefined> {
+    await this.#checkParents(info)
     let stats: Stats
     try {
-      stats = await lstat(this.#dataPath(id))
+      stats = await lstat(this.#dataPath(info))
     } catch (err) {
       if ((err as NodeJS.ErrnoException).code === 'ENOENT') return undefined
       throw mapFsError(err)
@@ -438,13 +559,13 @@ export class FileStore implements DataStore, Terminates, Concatenates, DefersLen
         const handle = await open(tmp, 'wx', this.#fileMode)
         try {
           if (this.#chmodFiles) await handle.chmod(this.#fileMode)
-          await handle.writeFile(JSON.stringify(info))
+          await handle.writeFile(serializeInfo(info))
           if (this.#fsync) await handle.sync()
         } finally {
           await handle.close()
         }
       } else {
-        await writeFile(tmp, JSON.stringify(info), { flag: 'wx', mode: this.#fileMode })
+        await writeFile(tmp, serializeInfo(info), { flag: 'wx', mode: this.#fileMode })
       }
       await rename(tmp, target)
     } catch (err) {
@@ -556,6 +677,17 @@ async function writeAll (handle: FileHandle, buffer: Buffer, position: number): 
     done += bytesWritten
   }
   return done
+}
+
+/** Whether anything (a file, a directory, a link) has this name. */
+async function exists (path: string): Promise<boolean> {
+  try {
+    await lstat(path)
+    return true
+  } catch (err) {
+    if ((err as NodeJS.ErrnoException).code === 'ENOENT') return false
+    throw mapFsError(err)
+  }
 }
 
 /** Opens a file for reading without following a link (a link is an `UnsafeFile`). */

@@ -24,11 +24,12 @@ import {
 import { servedAs } from './content-type.js'
 import { S3_DEFAULTS } from './s3-defaults.js'
 import { writeParts } from './s3-parts.js'
-import { OffsetMismatch, StoreFull, UploadChanged, UploadCorrupt, UploadExists, UploadNotFound, isComplete } from './store.js'
+import { InvalidStorage, OffsetMismatch, StorageTaken, StoreFull, UploadChanged, UploadCorrupt, UploadExists, UploadNotFound, isComplete } from './store.js'
 import type {
-  ByteRange, Chunk, Concat, Concatenates, DataStore, DefersLength, Expires, Metadata, NewUpload, Serves,
+  ByteRange, Chunk, Concat, Concatenates, DataStore, DefersLength, Expires, Metadata, NewUpload, PlacesUploads, Serves,
   Terminates, UploadInfo
 } from './store.js'
+import { checkRelativePlace } from './placement.js'
 import { isUploadId } from './ids.js'
 import { toUploadInfo, positive } from './info.js'
 
@@ -84,6 +85,14 @@ interface InfoObject {
   limit?: number
   /** The object is complete. */
   completed?: boolean
+  /**
+   * The object key below the prefix a hook chose (`NewUpload.storage.Key`); absent for the usual
+   * key. A copy of this object at `<prefix><key>.info` (`claim`) claims the key and lets the
+   * expiration sweep find the upload from its multipart upload.
+   */
+  key?: string
+  /** This is the claim copy at a placed key, never updated: the upload's info is at its id's key. */
+  claim?: true
 }
 
 interface Leftover {
@@ -106,10 +115,18 @@ type State =
     staleLeftover: boolean
   }
 
+/** An object under an upload's `.info` name that is not this store's info object (tusd's, for one). */
+/** An object under an upload's name that this store did not write (tusd's, say): a logged 500, left alone by sweeps. */
+class ForeignObject extends UploadCorrupt {
+  override name = 'ForeignObject'
+}
+
 /** Upload ids the store accepts: they can never make a key outside the prefix. */
 const START = 'tus-start'
 
-export class S3Store implements DataStore, Terminates, Concatenates, DefersLength, Serves, Expires {
+export class S3Store implements DataStore, Terminates, Concatenates, DefersLength, Serves, Expires, PlacesUploads {
+  /** `NewUpload.storage.Key`: an object key below `objectPrefix` for the upload's bytes. */
+  readonly storageFields = Object.freeze(['Key'])
   readonly client: S3Client
   readonly bucket: string
   readonly objectPrefix: string
@@ -173,30 +190,74 @@ export class S3Store implements DataStore, Terminates, Concatenates, DefersLengt
     if (upload.binaryMetadata !== undefined) info.binaryMetadata = { ...upload.binaryMetadata }
     if (upload.concat !== undefined) info.concat = upload.concat
     if (upload.maxSize !== undefined) info.maxSize = upload.maxSize
+    if (upload.storage !== undefined) info.key = await this.#claim(info, upload.storage)
     const headers = s3Headers(info.metadata)
+    const dataKey = this.#dataKey(info)
     try {
       if (upload.size === 0) {
-        await this.client.send(new PutObjectCommand({ Bucket: this.bucket, Key: key, Body: Buffer.alloc(0), ...headers }))
+        await this.client.send(new PutObjectCommand({ Bucket: this.bucket, Key: dataKey, Body: Buffer.alloc(0), ...headers }))
         info.completed = true
       } else {
-        const created = await this.client.send(new CreateMultipartUploadCommand({ Bucket: this.bucket, Key: key, ...headers }))
+        const created = await this.client.send(new CreateMultipartUploadCommand({ Bucket: this.bucket, Key: dataKey, ...headers }))
         if (created.UploadId === undefined) throw new Error('S3 did not return an UploadId')
         info.uploadId = created.UploadId
       }
       await this.#putInfo(info, true)
     } catch (err) {
+      // what this create made goes; a failure to clean up must not hide why it failed
+      if (info.uploadId !== undefined) await this.#abort(dataKey, info.uploadId).catch(() => {})
+      if (info.key !== undefined) await this.#delete(`${dataKey}.info`).catch(() => {})
       if (!isPreconditionFailed(err)) throw storeError(err)
-      if (info.uploadId !== undefined) await this.#abort(key, info.uploadId)
       throw new UploadExists(upload.id)
     }
-    return toUploadInfo(info, 0, now)
+    return this.#uploadInfo(info, 0, now)
+  }
+
+  /**
+   * Checks a chosen key and claims it: a copy of the info object is created at `<key>.info` with
+   * `If-None-Match: *`, so two uploads (or an upload whose own key it is) never share it; an
+   * object already at the key is refused. Resolves with the key below the prefix.
+   */
+  async #claim (info: InfoObject, storage: Record<string, string>): Promise<string> {
+    const unknown = Object.keys(storage).filter((field) => field !== 'Key')
+    if (unknown.length > 0) throw new InvalidStorage(`has fields the S3 store does not use: ${unknown.join(', ')}`)
+    checkRelativePlace(storage.Key, 'Key')
+    const key = storage.Key as string
+    if (/\.(info|part)$/.test(key)) throw new InvalidStorage('has a Key that takes the name of an info or leftover object')
+    const full = `${this.objectPrefix}${key}`
+    if (await this.#exists(full)) throw new StorageTaken()
+    try {
+      await this.client.send(new PutObjectCommand({
+        Bucket: this.bucket,
+        Key: `${full}.info`,
+        Body: JSON.stringify({ ...info, key, claim: true }),
+        ContentType: 'application/json',
+        IfNoneMatch: '*'
+      }))
+    } catch (err) {
+      if (isPreconditionFailed(err)) throw new StorageTaken({ cause: err })
+      throw storeError(err)
+    }
+    return key
+  }
+
+  /** The `UploadInfo` of an info object; a placed upload says where it is, as tusd's `Storage`. */
+  #uploadInfo (info: InfoObject, offset: number, updatedAt: Date): UploadInfo {
+    const upload = toUploadInfo(info, offset, updatedAt)
+    if (info.key !== undefined) upload.storage = { Type: 's3store', Bucket: this.bucket, Key: this.#dataKey(info) }
+    return upload
+  }
+
+  /** Where an upload's bytes are: the key of its id, or the key it was placed at. */
+  #dataKey (info: Pick<InfoObject, 'id' | 'key'>): string {
+    return info.key === undefined ? this.#key(info.id) : `${this.objectPrefix}${info.key}`
   }
 
   async get (id: string): Promise<UploadInfo> {
     const { info, modified } = await this.#readInfo(id)
     let state = await this.#state(info, modified)
     if (!state.completed && state.offset === info.size) state = await this.#finish(info, state)
-    return toUploadInfo(info, state.offset, state.updatedAt)
+    return this.#uploadInfo(info, state.offset, state.updatedAt)
   }
 
   async write (id: string, chunk: Chunk): Promise<number> {
@@ -208,7 +269,7 @@ export class S3Store implements DataStore, Terminates, Concatenates, DefersLengt
       await this.#finish(info, state)
       return 0
     }
-    const key = this.#key(id)
+    const key = this.#dataKey(info)
     const uploadId = info.uploadId as string
     const { count, leftover } = state
     // parts that will be uploaded before they may count: behind a limit in the info object
@@ -285,17 +346,23 @@ export class S3Store implements DataStore, Terminates, Concatenates, DefersLengt
       if (!state.completed && state.offset === info.size) state = await this.#finish(info, state)
       if (!state.completed) throw new UploadChanged(`upload ${id} is not complete`)
     }
-    return await this.#download(this.#key(id), range)
+    return await this.#download(this.#dataKey(info), range)
   }
 
   async remove (id: string): Promise<void> {
     if (!isUploadId(id)) return
-    const key = this.#key(id)
+    let key = this.#key(id)
     let uploadId: string | undefined
+    let placed = false
     try {
-      uploadId = (await this.#readInfo(id)).info.uploadId
+      const { info } = await this.#readInfo(id)
+      uploadId = info.uploadId
+      key = this.#dataKey(info)
+      placed = info.key !== undefined
     } catch (err) {
       if (!(err instanceof UploadNotFound)) throw err
+      // the claim of an upload placed at this id's key: nothing here is this upload's
+      if (await this.#exists(`${key}.info`)) return
     }
     const uploads = new Set(uploadId === undefined ? [] : [uploadId])
     // also multipart uploads a crashed create left on the key
@@ -305,8 +372,10 @@ export class S3Store implements DataStore, Terminates, Concatenates, DefersLengt
     for (const upload of uploads) await this.#abort(key, upload)
     await this.client.send(new DeleteObjectsCommand({
       Bucket: this.bucket,
+      // a placed upload: its claim at `<key>.info` goes with its bytes, its info (at the id's key) last
       Delete: { Quiet: true, Objects: [{ Key: key }, { Key: `${key}.part` }, { Key: `${key}.info` }] }
     }))
+    if (placed) await this.#delete(`${this.#key(id)}.info`)
   }
 
   async concat (id: string, parts: string[]): Promise<void> {
@@ -315,14 +384,15 @@ export class S3Store implements DataStore, Terminates, Concatenates, DefersLengt
     for (const part of parts) {
       const upload = await this.get(part)
       if (!isComplete(upload)) throw new UploadChanged(`partial upload ${part} is not complete`)
-      sources.push({ key: this.#key(part), size: upload.size as number })
+      const { info: partInfo } = await this.#readInfo(part)
+      sources.push({ key: this.#dataKey(partInfo), size: upload.size as number })
     }
     const total = sources.reduce((sum, source) => sum + source.size, 0)
     if (info.size !== undefined && info.size !== total) throw new UploadChanged(`the parts of ${id} have ${total} bytes, not ${info.size}`)
     if (info.uploadId === undefined) return
     const plan = concatParts(sources, info.partSize)
     if (plan.length > this.#maxParts) throw new RangeError(`S3Store: concatenating ${id} needs more than ${this.#maxParts} parts`)
-    const key = this.#key(id)
+    const key = this.#dataKey(info)
     try {
       const done = await Promise.all(plan.map(async (segments, index) => await this.#concatPart(key, info.uploadId as string, index + 1, segments)))
       await this.#complete(info, done)
@@ -336,15 +406,23 @@ export class S3Store implements DataStore, Terminates, Concatenates, DefersLengt
     for await (const upload of this.#multipartUploads(this.objectPrefix)) {
       if (upload.initiated !== undefined && upload.initiated >= before) continue
       let info: InfoObject | undefined
+      let claimed = false
       try {
-        info = (await this.#readInfoAt(`${upload.key}.info`, upload.key)).info
+        // a placed upload's claim names its id
+        const found = (await this.#readInfoAt(`${upload.key}.info`, undefined)).info
+        claimed = found.claim === true
+        info = claimed ? (await this.#readInfo(found.id)).info : found
       } catch (err) {
+        // another program's upload (tusd's `<key>.info` is its own JSON): not this store's to expire
+        if (err instanceof ForeignObject) continue
         if (!(err instanceof UploadNotFound)) throw err
       }
-      if (info === undefined || info.uploadId !== upload.uploadId || this.#key(info.id) !== upload.key) {
+      if (info === undefined || info.uploadId !== upload.uploadId || this.#dataKey(info) !== upload.key) {
         // a multipart upload without its info object: a create that crashed, or a removal halfway
         await this.#abort(upload.key, upload.uploadId)
         if (info === undefined) await this.#delete(`${upload.key}.part`)
+        // the claim of a placed upload whose create crashed
+        if (info === undefined && claimed) await this.#delete(`${upload.key}.info`)
         continue
       }
       let current: UploadInfo
@@ -370,7 +448,11 @@ export class S3Store implements DataStore, Terminates, Concatenates, DefersLengt
     return await this.#readInfoAt(`${this.#key(id)}.info`, id)
   }
 
-  async #readInfoAt (infoKey: string, id: string): Promise<{ info: InfoObject, modified: Date }> {
+  /**
+   * The info object at `infoKey`; with `id`, it must be that upload's own (a claim another
+   * upload made at a key that is also an id names no upload of that id).
+   */
+  async #readInfoAt (infoKey: string, id: string | undefined): Promise<{ info: InfoObject, modified: Date }> {
     let text: string
     let modified: Date
     try {
@@ -381,8 +463,15 @@ export class S3Store implements DataStore, Terminates, Concatenates, DefersLengt
       if (isNotFound(err)) throw new UploadNotFound(id)
       throw err
     }
-    const info = JSON.parse(text) as InfoObject
-    if (info.version !== 1 || typeof info.id !== 'string' || typeof info.partSize !== 'number') throw new UploadCorrupt(`S3Store: ${infoKey} is not an upload's info object`)
+    let info: InfoObject
+    try {
+      info = JSON.parse(text) as InfoObject
+    } catch {
+      throw new ForeignObject(`S3Store: ${infoKey} is not an upload's info object`)
+    }
+    if (typeof info !== 'object' || info === null || info.version !== 1 || typeof info.id !== 'string' || typeof info.partSize !== 'number') throw new ForeignObject(`S3Store: ${infoKey} is not an upload's info object`)
+    if (id !== undefined && (info.claim === true || info.id !== id)) throw new UploadNotFound(id)
+    if (info.key !== undefined) checkRelativePlace(info.key, 'Key')
     return { info, modified }
   }
 
@@ -399,7 +488,7 @@ export class S3Store implements DataStore, Terminates, Concatenates, DefersLengt
   /** Where an upload stands, from its parts and leftover object. */
   async #state (info: InfoObject, modified: Date): Promise<State> {
     if (info.completed === true) return { completed: true, offset: info.size ?? 0, updatedAt: modified }
-    const key = this.#key(info.id)
+    const key = this.#dataKey(info)
     const [listed, head] = await Promise.all([
       info.uploadId === undefined ? undefined : this.#listParts(key, info.uploadId),
       this.#headLeftover(key)
@@ -430,7 +519,7 @@ export class S3Store implements DataStore, Terminates, Concatenates, DefersLengt
   /** Completes an upload whose bytes are all stored (the leftover becomes the last part). */
   async #finish (info: InfoObject, state: Extract<State, { completed: false }>): Promise<State> {
     const parts = [...state.count.counted]
-    const key = this.#key(info.id)
+    const key = this.#dataKey(info)
     if (state.leftover !== undefined) {
       const buffer = await this.#pool.buffer(state.leftover.size)
       try {
@@ -448,7 +537,7 @@ export class S3Store implements DataStore, Terminates, Concatenates, DefersLengt
 
   /** Turns the parts into the object, then marks the info object complete. */
   async #complete (info: InfoObject, parts: StoredPart[]): Promise<void> {
-    const key = this.#key(info.id)
+    const key = this.#dataKey(info)
     const uploadId = info.uploadId as string
     if (parts.length === 0) {
       await this.client.send(new PutObjectCommand({

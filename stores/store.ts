@@ -28,6 +28,12 @@ export interface UploadInfo {
   concat?: Concat | undefined
   /** A size limit for this upload (set by a `preCreate` hook); matters while the length is deferred. */
   maxSize?: number | undefined
+  /**
+   * Where the store keeps this upload, as tusd reports `FileInfo.Storage` (file store:
+   * `{ Type: 'filestore', Path, InfoPath }`; S3: `{ Type: 's3store', Bucket, Key }`). Set only for
+   * an upload placed by `NewUpload.storage` (or found with tusd's own description).
+   */
+  storage?: Record<string, string> | undefined
   createdAt: Date
   /** Last time bytes were written (or the upload was created): the clock for expiration. */
   updatedAt: Date
@@ -42,6 +48,13 @@ export interface NewUpload {
   binaryMetadata?: Metadata | undefined
   concat?: Concat | undefined
   maxSize?: number | undefined
+  /**
+   * Where to keep the upload's bytes, as tusd's `ChangeFileInfo.Storage`: only for a store that
+   * `canPlace` (fields in its `storageFields`: `Path`, a relative path under the file store's
+   * directory; `Key`, an object key under an object store's prefix). The store validates it
+   * (`InvalidStorage`, `StorageTaken`) and persists it with the upload.
+   */
+  storage?: Record<string, string> | undefined
 }
 
 /** One chunk handed to `DataStore.write`. */
@@ -115,6 +128,15 @@ export interface Expires {
   removeExpired (before: Date): Promise<number>
 }
 
+/**
+ * Per-upload storage: the store keeps an upload's bytes where `NewUpload.storage` says (validated:
+ * never outside its directory or prefix, never over another upload's files or an existing file).
+ */
+export interface PlacesUploads {
+  /** The `NewUpload.storage` fields the store honours: `['Path']` (file store), `['Key']` (object stores). */
+  readonly storageFields: readonly string[]
+}
+
 export type Store = DataStore & Partial<Terminates & Concatenates & DefersLength & Serves & Expires>
 
 function hasMethod (store: object, name: string): boolean {
@@ -136,6 +158,10 @@ export function canDeferLength (store: DataStore): store is DataStore & DefersLe
 }
 export function canServe (store: DataStore): store is DataStore & Serves {
   return hasMethod(store, 'read')
+}
+export function canPlace (store: DataStore): store is DataStore & PlacesUploads {
+  const fields = (store as Partial<PlacesUploads>).storageFields
+  return Array.isArray(fields) && fields.length > 0
 }
 export function canExpire (store: DataStore): store is DataStore & Expires {
   return hasMethod(store, 'removeExpired')
@@ -254,5 +280,32 @@ export class StoreFull extends Error {
   constructor (options?: { cause?: unknown }) {
     super('The server has no storage space left for this upload', options)
     this.name = 'StoreFull'
+  }
+}
+
+/**
+ * Raised by `create` for a `storage` the store refuses: a path or key that could leave its
+ * directory or prefix (`..`, absolute, NUL, a link on the way) or a name the store reserves. The
+ * message says why and is safe to send (400).
+ */
+export class InvalidStorage extends Error {
+  readonly code = 'ERR_INVALID_STORAGE'
+  readonly statusCode = 400
+  constructor (reason = 'is not valid') {
+    super(`The storage chosen for the upload ${reason}`)
+    this.name = 'InvalidStorage'
+  }
+}
+
+/**
+ * Raised by `create` when the `storage` chosen for a new upload is taken: another upload's data or
+ * info file, or a file that exists already (409).
+ */
+export class StorageTaken extends Error {
+  readonly code = 'ERR_STORAGE_TAKEN'
+  readonly statusCode = 409
+  constructor (options?: { cause?: unknown }) {
+    super('The storage chosen for the upload is already in use', options)
+    this.name = 'StorageTaken'
   }
 }

@@ -10,7 +10,7 @@ import {
   decodeHookResponse, emptyHookResponse, mergeHttpResponse, parseHookResponse,
   type HookRequest, type HookResponse, type HookTransport, type HookType
 } from '../bin/hooks/protocol.js'
-import { replaceMetadata, TusdHooks } from '../bin/hooks/tusd.js'
+import { replaceMetadata, storageRequest, TusdHooks } from '../bin/hooks/tusd.js'
 import tus from '../plugin/index.js'
 import { MemoryStore } from '../stores/memory.js'
 import { OCTET, TUS } from './helpers/app.js'
@@ -324,4 +324,23 @@ t.test('pre-create: a ChangeFileInfo.ID that names an existing upload is 409 ERR
   t.equal(head.headers['upload-offset'], '3')
   const upload = await app.tus.store.get('fixed-name')
   t.equal(upload.offset, 3, 'the first upload is untouched')
+})
+
+t.test('pre-create: ChangeFileInfo.Storage asks the store for a place (Type and empty values left out)', async (t) => {
+  t.same(storageRequest({ Type: 'filestore', Path: 'a/b.bin', InfoPath: '' }), { Path: 'a/b.bin' })
+  t.equal(storageRequest({ Type: 'filestore' }), undefined, 'nothing but Type: the store\'s usual place')
+  const place = (request: HookRequest): Record<string, string> => request.Event.Upload.MetaData.place === undefined ? { Type: 'memory' } : { Path: 'x.bin' }
+  const { app } = await appWith(t, fakeTransport((request): Partial<HookResponse> => request.Type === 'pre-create'
+    ? { ChangeFileInfo: { ID: '', MetaData: null, Storage: place(request) } }
+    : {}), ['pre-create'])
+  const usual = await app.inject({ method: 'POST', url: '/files/', headers: { ...TUS, 'upload-length': '1' } })
+  t.equal(usual.statusCode, 201)
+  const placed = await app.inject({ method: 'POST', url: '/files/', headers: { ...TUS, 'upload-length': '1', 'upload-metadata': 'place' } })
+  t.equal(placed.statusCode, 400, 'a store that cannot place uploads refuses, never ignores the hook')
+  t.equal(placed.json().code, 'ERR_STORAGE_UNSUPPORTED')
+})
+
+t.test('events report a placed upload\'s Storage as the store describes it', async (t) => {
+  const upload = { id: 'u', offset: 0, metadata: {}, createdAt: new Date(0), updatedAt: new Date(0), storage: { Type: 'filestore', Path: '/d/a.bin', InfoPath: '/d/u.info' } }
+  t.same(fileInfo(upload, () => ({ Type: 'filestore', Path: '/d/u' })).Storage, { Type: 'filestore', Path: '/d/a.bin', InfoPath: '/d/u.info' })
 })

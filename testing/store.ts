@@ -6,7 +6,7 @@
 import assert from 'node:assert/strict'
 import { createHash, randomBytes } from 'node:crypto'
 import { Readable } from 'node:stream'
-import { canConcat, canDeferLength, canExpire, canServe, canTerminate } from '../stores/store.js'
+import { canConcat, canDeferLength, canExpire, canPlace, canServe, canTerminate } from '../stores/store.js'
 import type { DataStore } from '../stores/store.js'
 import { isCoded } from './suite.js'
 import type { ConformanceCase, ConformanceSuite } from './suite.js'
@@ -18,6 +18,8 @@ export interface StoreFactory {
 const notFound = isCoded('ERR_UPLOAD_NOT_FOUND', 'UPLOAD_NOT_FOUND')
 const exists = isCoded('ERR_UPLOAD_EXISTS', 'UPLOAD_EXISTS')
 const mismatch = isCoded('OFFSET_MISMATCH')
+const invalidStorage = isCoded('ERR_INVALID_STORAGE')
+const storageTaken = isCoded('ERR_STORAGE_TAKEN')
 
 let counter = 0
 function newId (): string {
@@ -256,6 +258,36 @@ export function storeSuite (name: string, factory: StoreFactory): ConformanceSui
       assert.ok(await s.removeExpired(new Date(Date.now() + 60_000)) >= 1)
       await assert.rejects(s.get(unfinished), notFound)
       assert.equal((await s.get(finished)).offset, 3, 'completed uploads never expire')
+    }
+  }, {
+    name: 'per-upload storage',
+    skip: lacks(canPlace, 'store does not place uploads'),
+    run: async () => {
+      const s = store()
+      if (!canPlace(s)) return
+      const field = s.storageFields[0] as string
+      const place = `placed-${newId()}/data.bin`
+      const id = newId()
+      const created = await s.create({ id, size: 3, metadata: {}, storage: { [field]: place } })
+      assert.ok(created.storage !== undefined, 'create reports where the upload is')
+      await s.write(id, { offset: 0, body: bodyOf(Buffer.from('abc')) })
+      const got = await s.get(id)
+      assert.equal(got.offset, 3)
+      assert.deepEqual(got.storage, created.storage, 'get reports the same place')
+      if (canServe(s)) assert.equal((await collect(await s.read(id))).toString(), 'abc')
+      await assert.rejects(s.create({ id: newId(), size: 3, metadata: {}, storage: { [field]: place } }), storageTaken, 'a place is one upload\'s')
+      for (const bad of ['../escape', '/absolute', 'a/../../b', 'nul\u0000']) {
+        const other = newId()
+        await assert.rejects(s.create({ id: other, size: 3, metadata: {}, storage: { [field]: bad } }), invalidStorage, JSON.stringify(bad))
+        await assert.rejects(s.get(other), notFound, 'nothing was created')
+      }
+      if (canTerminate(s)) {
+        await s.remove(id)
+        await assert.rejects(s.get(id), notFound)
+        const again = newId()
+        await s.create({ id: again, size: 0, metadata: {}, storage: { [field]: place } })
+        await s.remove(again)
+      }
     }
   }]
 

@@ -26,7 +26,8 @@ export function fileInfo (upload: UploadInfo, storage?: StorageInfo): FileInfo {
     IsPartial: concat?.kind === 'partial',
     IsFinal: concat?.kind === 'final',
     PartialUploads: concat?.kind === 'final' ? [...concat.parts] : null,
-    Storage: storage?.(upload.id) ?? null
+    // a placed upload says where it is; the others are where the store keeps every upload
+    Storage: upload.storage !== undefined ? { ...upload.storage } : storage?.(upload.id) ?? null
   }
 }
 

@@ -67,7 +67,7 @@ export interface FileInfoChanges {
   ID: string
   /** `null` keeps the metadata; a map replaces it entirely. */
   MetaData: Record<string, string> | null
-  /** Accepted for compatibility; the command's stores do not use it. */
+  /** `null` keeps the store's usual place; `{ Path }` (file store) or `{ Key }` (S3, GCS) places the upload. */
   Storage: Record<string, string> | null
 }
 

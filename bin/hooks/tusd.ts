@@ -5,7 +5,7 @@
  *
  * | tusd            | plugin hook        | the answer                                                            |
  * |-----------------|--------------------|-----------------------------------------------------------------------|
- * | pre-create      | `preCreate`        | `RejectUpload` → 400 ERR_UPLOAD_REJECTED; `ChangeFileInfo.ID/MetaData` |
+ * | pre-create      | `preCreate`        | `RejectUpload` → 400 ERR_UPLOAD_REJECTED; `ChangeFileInfo.ID/MetaData/Storage` |
  * | post-create     | `postCreate`       | ignored (not awaited)                                                 |
  * | post-receive    | `onUploadProgress` | `StopUpload` → the upload is terminated, 400 ERR_UPLOAD_STOPPED        |
  * | pre-finish      | `preFinish`        | `HTTPResponse` sets the status, headers and body (checked by the plugin) |
@@ -120,6 +120,10 @@ export class TusdHooks {
     const changes = answer.ChangeFileInfo
     if (changes.ID !== '') result.id = changes.ID
     if (changes.MetaData !== null) result.metadata = replaceMetadata(metadata, changes.MetaData)
+    if (changes.Storage !== null) {
+      const storage = storageRequest(changes.Storage)
+      if (storage !== undefined) result.storage = storage
+    }
     return result
   }
 
@@ -154,6 +158,19 @@ export class TusdHooks {
     }
     this.#respond(request, 'success', answer.HTTPResponse)
   }
+}
+
+/**
+ * The place a hook chose (`Path` for the file store, `Key` for object stores), as the plugin's
+ * `preCreate` takes it: `Type` (which tusd's stores ignore on the way in) and empty values are
+ * left out; `undefined` when nothing is left.
+ */
+export function storageRequest (storage: Record<string, string>): Record<string, string> | undefined {
+  const request: Record<string, string> = Object.create(null) as Record<string, string>
+  for (const [key, value] of Object.entries(storage)) {
+    if (key !== 'Type' && value !== '') request[key] = value
+  }
+  return Object.keys(request).length > 0 ? request : undefined
 }
 
 /**
