@@ -3,6 +3,7 @@
  * parsed here: a catch-all content-type parser hands the raw stream through to the handlers,
  * which stream it into the store. `X-HTTP-Method-Override` picks the handler on every route.
  */
+import type { TypeBoxTypeProvider } from '@fastify/type-provider-typebox'
 import type { FastifyInstance, FastifyReply, FastifyRequest } from 'fastify'
 import { hasBody } from './checks.js'
 import { applyCors } from './cors.js'
@@ -19,6 +20,7 @@ import { draftAppend, draftCreate, draftDelete, draftHead, draftOptions, type Dr
 import { sendProblem } from './ietf/problem.js'
 import { detectDraft, draftRules } from './ietf/versions.js'
 import { stateOf } from './request-state.js'
+import { collectionSchemas, describeOnly, uploadSchemas, type RouteSchema, type TusRequestHeaders } from './schemas.js'
 import type { Runtime } from './runtime.js'
 
 type Handler = (tus: Runtime, request: FastifyRequest, reply: FastifyReply) => Promise<void>
@@ -83,7 +85,7 @@ export async function routes (instance: FastifyInstance, { runtime: tus }: Route
   if (tus.canServe) draftUpload.GET = async (tus, request, reply) => { await handleGet(tus, request, reply) }
   const enabled = tus.options.ietfDraft
 
-  const dispatch = (table: Table, draftTable: DraftTable) => async (request: FastifyRequest, reply: FastifyReply) => {
+  const dispatch = (table: Table, draftTable: DraftTable) => async (request: FastifyRequest<{ Headers: TusRequestHeaders }>, reply: FastifyReply) => {
     const override = header(request.headers, 'x-http-method-override')?.trim().toUpperCase()
     const method = override ?? request.method
     const rules = detectDraft(request, enabled)
@@ -121,13 +123,25 @@ export async function routes (instance: FastifyInstance, { runtime: tus }: Route
     return reply
   }
 
-  instance.route({ method: enabled ? ['OPTIONS', 'POST', 'PUT', 'PATCH'] : ['OPTIONS', 'POST'], url: '/', handler: dispatch(collection, draftCollection) })
-  instance.route({
-    method: ['OPTIONS', 'HEAD', 'PATCH', 'POST', 'DELETE', 'GET'],
-    url: '/:id',
-    exposeHeadRoute: false,
-    handler: dispatch(upload, draftUpload)
-  })
+  // one route per method, each with its schema (plugin/schemas.ts: typed headers, OpenAPI); every
+  // method of a URL runs the same dispatch, so X-HTTP-Method-Override still reaches any handler
+  const typed = instance.withTypeProvider<TypeBoxTypeProvider>()
+  const register = (url: string, methods: string[], schemas: Record<string, RouteSchema>, handle: ReturnType<typeof dispatch>): void => {
+    for (const method of methods) {
+      typed.route({
+        method,
+        url,
+        schema: schemas[method],
+        // a schema never refuses a request: the checks answer as the protocol asks
+        attachValidation: true,
+        serializerCompiler: describeOnly,
+        exposeHeadRoute: false,
+        handler: handle
+      })
+    }
+  }
+  register('/', enabled ? ['OPTIONS', 'POST', 'PUT', 'PATCH'] : ['OPTIONS', 'POST'], collectionSchemas, dispatch(collection, draftCollection))
+  register('/:id', ['OPTIONS', 'HEAD', 'PATCH', 'POST', 'DELETE', 'GET'], uploadSchemas, dispatch(upload, draftUpload))
 }
 
 /**
