@@ -136,6 +136,8 @@ export async function routes (instance: FastifyInstance, { runtime: tus }: Route
         attachValidation: true,
         serializerCompiler: describeOnly,
         exposeHeadRoute: false,
+        // @fastify/swagger leaves HEAD routes out unless asked; ours is a real one (tus status)
+        config: method === 'HEAD' ? { swagger: { exposeHeadRoute: true } } : {},
         handler: handle
       })
     }
