@@ -126,12 +126,13 @@ export async function routes (instance: FastifyInstance, { runtime: tus }: Route
   // one route per method, each with its schema (plugin/schemas.ts: typed headers, OpenAPI); every
   // method of a URL runs the same dispatch, so X-HTTP-Method-Override still reaches any handler
   const typed = instance.withTypeProvider<TypeBoxTypeProvider>()
-  const register = (url: string, methods: string[], schemas: Record<string, RouteSchema>, handle: ReturnType<typeof dispatch>): void => {
+  const register = (url: string, methods: string[], schemas: Record<string, RouteSchema>, handle: ReturnType<typeof dispatch>, off: string[] = []): void => {
     for (const method of methods) {
       typed.route({
         method,
         url,
-        schema: schemas[method],
+        // a method switched off still answers (405 with Allow), but is not in the OpenAPI document
+        schema: off.includes(method) ? { ...schemas[method] as RouteSchema, hide: true } : schemas[method],
         // a schema never refuses a request: the checks answer as the protocol asks
         attachValidation: true,
         serializerCompiler: describeOnly,
@@ -143,7 +144,7 @@ export async function routes (instance: FastifyInstance, { runtime: tus }: Route
     }
   }
   register('/', enabled ? ['OPTIONS', 'POST', 'PUT', 'PATCH'] : ['OPTIONS', 'POST'], collectionSchemas, dispatch(collection, draftCollection))
-  register('/:id', ['OPTIONS', 'HEAD', 'PATCH', 'POST', 'DELETE', 'GET'], uploadSchemas, dispatch(upload, draftUpload))
+  register('/:id', ['OPTIONS', 'HEAD', 'PATCH', 'POST', 'DELETE', 'GET'], uploadSchemas, dispatch(upload, draftUpload), ['DELETE', 'GET'].filter((method) => upload[method] === undefined))
 }
 
 /**

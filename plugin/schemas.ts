@@ -21,6 +21,8 @@ export interface RouteSchema extends FastifySchema {
   summary: string
   description: string
   tags: string[]
+  /** @fastify/swagger leaves the route out of the document. */
+  hide?: boolean
 }
 
 /** Header names are lower case: Fastify matches them so, and the handlers read them so. */

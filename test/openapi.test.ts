@@ -74,6 +74,21 @@ t.test('the OpenAPI document lists the tus routes with their headers, statuses a
   t.match(upload.post?.description, /X-HTTP-Method-Override/)
 })
 
+t.test('methods switched off are left out of the document (they still answer 405)', async (t) => {
+  const app = Fastify({ logger: false })
+  t.teardown(async () => await app.close())
+  await app.register(swagger, { openapi: { info: { title: 'uploads', version: '1.0.0' } } })
+  await app.register(tus, { path: '/files/', store: new MemoryStore(), disableTermination: true, disableDownload: true, ietfDraft: false })
+  await app.ready()
+  const doc = app.swagger() as unknown as Document
+  t.same(Object.keys(doc.paths['/files/{id}'] ?? {}).sort(), ['head', 'options', 'patch', 'post'])
+  t.same(Object.keys(doc.paths['/files/'] ?? {}).sort(), ['options', 'post'], 'no draft creations without ietfDraft')
+  const path = await createUpload(app)
+  const del = await app.inject({ method: 'DELETE', url: path, headers: TUS })
+  t.equal(del.statusCode, 405)
+  t.equal(del.headers.allow, 'OPTIONS, HEAD, PATCH')
+})
+
 t.test('@fastify/swagger-ui serves the page and the document with the tus routes', async (t) => {
   const { app } = await documented(t, true)
   const json = await app.inject({ method: 'GET', url: '/documentation/json' })
