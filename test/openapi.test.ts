@@ -11,6 +11,7 @@ import { readdir, readFile } from 'node:fs/promises'
 import { join } from 'node:path'
 import t, { type Test } from 'tap'
 import tus from '../plugin/index.js'
+import type { TusRequestHeaders } from '../plugin/schemas.js'
 import { MemoryStore } from '../stores/memory.js'
 import { buildApp, createUpload, OCTET, TUS } from './helpers/app.js'
 
@@ -169,4 +170,12 @@ t.test('bodies are serialized as without response schemas', async (t) => {
   const refused = await app.inject({ method: 'PATCH', url: path, headers: { ...TUS, 'content-type': OCTET, 'upload-offset': '7' }, payload: 'a' })
   t.equal(refused.statusCode, 409)
   t.same(refused.json(), { custom: true, why: 'ERR_MISMATCHED_OFFSET' }, 'the application\'s error handler shapes the body, not a response schema')
+})
+
+t.test('the route schemas type the headers the handlers read (checked by tsc)', async (t) => {
+  const headers: TusRequestHeaders = { 'upload-offset': '0', 'tus-resumable': '1.0.0' }
+  // @ts-expect-error a header value is a string, never a number
+  const wrong: TusRequestHeaders = { 'upload-offset': 0 }
+  t.equal(headers['upload-offset'], '0')
+  t.ok(wrong !== undefined)
 })
