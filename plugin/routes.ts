@@ -3,6 +3,7 @@
  * parsed here: a catch-all content-type parser hands the raw stream through to the handlers,
  * which stream it into the store. `X-HTTP-Method-Override` picks the handler on every route.
  */
+import type { TypeBoxTypeProvider } from '@fastify/type-provider-typebox'
 import type { FastifyInstance, FastifyReply, FastifyRequest } from 'fastify'
 import { hasBody } from './checks.js'
 import { applyCors } from './cors.js'
@@ -20,6 +21,7 @@ import { sendProblem } from './ietf/problem.js'
 import { detectDraft, draftRules } from './ietf/versions.js'
 import { logUpload, stateOf } from './request-state.js'
 import { UPLOAD_ID } from '../stores/ids.js'
+import { collectionSchemas, describeOnly, uploadSchemas, type RouteSchema, type TusRequestHeaders } from './schemas.js'
 import type { Runtime } from './runtime.js'
 
 type Handler = (tus: Runtime, request: FastifyRequest, reply: FastifyReply) => Promise<void>
@@ -84,7 +86,7 @@ export async function routes (instance: FastifyInstance, { runtime: tus }: Route
   if (tus.canServe) draftUpload.GET = async (tus, request, reply) => { await handleGet(tus, request, reply) }
   const enabled = tus.options.ietfDraft
 
-  const dispatch = (table: Table, draftTable: DraftTable) => async (request: FastifyRequest, reply: FastifyReply) => {
+  const dispatch = (table: Table, draftTable: DraftTable) => async (request: FastifyRequest<{ Headers: TusRequestHeaders }>, reply: FastifyReply) => {
     if (table === upload) {
       const id = (request.params as { id?: string }).id
       if (id !== undefined && UPLOAD_ID.test(id)) logUpload(request, reply, id)
@@ -130,13 +132,28 @@ export async function routes (instance: FastifyInstance, { runtime: tus }: Route
     return reply
   }
 
-  instance.route({ method: enabled ? ['OPTIONS', 'POST', 'PUT', 'PATCH'] : ['OPTIONS', 'POST'], url: '/', handler: dispatch(collection, draftCollection) })
-  instance.route({
-    method: ['OPTIONS', 'HEAD', 'PATCH', 'POST', 'DELETE', 'GET'],
-    url: '/:id',
-    exposeHeadRoute: false,
-    handler: dispatch(upload, draftUpload)
-  })
+  // one route per method, each with its schema (plugin/schemas.ts: typed headers, OpenAPI); every
+  // method of a URL runs the same dispatch, so X-HTTP-Method-Override still reaches any handler
+  const typed = instance.withTypeProvider<TypeBoxTypeProvider>()
+  const register = (url: string, methods: string[], schemas: Record<string, RouteSchema>, handle: ReturnType<typeof dispatch>, off: string[] = []): void => {
+    for (const method of methods) {
+      typed.route({
+        method,
+        url,
+        // a method switched off still answers (405 with Allow), but is not in the OpenAPI document
+        schema: off.includes(method) ? { ...schemas[method] as RouteSchema, hide: true } : schemas[method],
+        // a schema never refuses a request: the checks answer as the protocol asks
+        attachValidation: true,
+        serializerCompiler: describeOnly,
+        exposeHeadRoute: false,
+        // @fastify/swagger leaves HEAD routes out unless asked; ours is a real one (tus status)
+        config: method === 'HEAD' ? { swagger: { exposeHeadRoute: true } } : {},
+        handler: handle
+      })
+    }
+  }
+  register('/', enabled ? ['OPTIONS', 'POST', 'PUT', 'PATCH'] : ['OPTIONS', 'POST'], collectionSchemas, dispatch(collection, draftCollection))
+  register('/:id', ['OPTIONS', 'HEAD', 'PATCH', 'POST', 'DELETE', 'GET'], uploadSchemas, dispatch(upload, draftUpload), ['DELETE', 'GET'].filter((method) => upload[method] === undefined))
 }
 
 /**

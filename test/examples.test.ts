@@ -165,3 +165,17 @@ t.test('examples/quota.ts: per-client unfinished uploads, bytes and creation rat
   t.equal((await limited.json() as { code: string }).code, 'APP_TOO_MANY_CREATIONS')
   t.match(limited.headers.get('retry-after'), /^\d+$/)
 })
+
+t.test('examples/openapi.ts documents the tus routes and still takes uploads', async (t) => {
+  const { base } = await runExample(t, 'openapi.ts', { PORT: '0' })
+  const doc = await (await fetch(`${base}/documentation/json`)).json() as { paths: Record<string, Record<string, { parameters?: Array<{ name: string }>, responses: Record<string, unknown> }>> }
+  t.same(Object.keys(doc.paths['/files/{id}'] ?? {}).sort(), ['delete', 'get', 'head', 'options', 'patch', 'post'])
+  t.ok(doc.paths['/files/{id}']?.patch?.parameters?.some((parameter) => parameter.name === 'upload-offset'), 'PATCH documents Upload-Offset')
+  t.ok(doc.paths['/files/']?.post?.responses['201'] !== undefined, 'POST documents its 201')
+  const page = await fetch(`${base}/documentation/`)
+  t.equal(page.status, 200)
+  t.match(await page.text(), /swagger-ui/i)
+  const created = await fetch(`${base}/files/`, { method: 'POST', headers: { 'Tus-Resumable': '1.0.0', 'Upload-Length': '2', 'Content-Type': 'application/offset+octet-stream' }, body: 'ok' })
+  t.equal(created.status, 201)
+  t.equal(created.headers.get('upload-offset'), '2')
+})
