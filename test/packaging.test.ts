@@ -27,7 +27,10 @@ function resolvedBy (script: string): string[] {
     '  if (!/^(\\.|node:|file:|data:)/.test(specifier)) process.stderr.write("resolve " + specifier + "\\n")\n' +
     '  return await next(specifier, context)\n}\n'
   const register = `import { register } from 'node:module'\nregister(${JSON.stringify(`data:text/javascript,${encodeURIComponent(hooks)}`)})\n`
-  const run = spawnSync(process.execPath, ['--import', `data:text/javascript,${encodeURIComponent(register)}`, '--input-type=module', '-e', script], {
+  // the hooks run on the loader's thread, whose stderr reaches the process asynchronously: the
+  // script waits a little before it ends, so no line is lost on a busy machine
+  const settled = `${script}\nawait new Promise((resolve) => setTimeout(resolve, 500))\n`
+  const run = spawnSync(process.execPath, ['--import', `data:text/javascript,${encodeURIComponent(register)}`, '--input-type=module', '-e', settled], {
     cwd: root, env: childEnv(), encoding: 'utf8'
   })
   if (run.status !== 0) throw new Error(`child failed: ${run.stderr}`)
