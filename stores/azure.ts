@@ -19,9 +19,10 @@ import { MAX_BLOCKS, blockId, blockSizeAt, cutIntoBlocks } from './azure-blocks.
 import { servedAs } from './content-type.js'
 import { uploadIdOf } from './gcs-layout.js'
 import { UPLOAD_ID as SAFE_ID } from './ids.js'
+import type { StoredInfo } from './info.js'
 import { OffsetMismatch, StoreLimitExceeded, UploadChanged, UploadCorrupt, UploadExists, UploadNotFound, isComplete } from './store.js'
 import type {
-  ByteRange, Chunk, Concat, Concatenates, DataStore, DefersLength, Expires, Metadata, NewUpload, Serves,
+  ByteRange, Chunk, Concatenates, DataStore, DefersLength, Expires, NewUpload, Serves,
   Terminates, UploadInfo
 } from './store.js'
 
@@ -43,15 +44,8 @@ export interface AzureStoreOptions extends AzureConnectionOptions {
 }
 
 /** The `.info` blob. */
-interface InfoBlob {
+interface InfoBlob extends StoredInfo {
   version: 1
-  id: string
-  size?: number
-  metadata: Metadata
-  binaryMetadata?: Metadata
-  concat?: Concat
-  maxSize?: number
-  createdAt: string
 }
 
 interface State {

@@ -9,8 +9,9 @@
  * `.info`, `.lock` or `.stop` (the names of info files and of the file locker's files).
  */
 import { basename, isAbsolute, relative, resolve, sep } from 'node:path'
-import type { Concat, Metadata } from './store.js'
+import type { Metadata } from './store.js'
 import { checkRelativePlace } from './placement.js'
+import type { StoredInfo } from './info.js'
 import { InvalidStorage } from './store.js'
 
 /**
@@ -32,14 +33,7 @@ export function parentsOf (path: string): string[] {
 }
 
 /** The store's own info file, and what it keeps of a tusd one. */
-export interface InfoFile {
-  id: string
-  size?: number
-  metadata: Metadata
-  binaryMetadata?: Metadata
-  concat?: Concat
-  maxSize?: number
-  createdAt: string
+export interface InfoFile extends StoredInfo {
   /** Start of a chunk that is written but not verified yet. */
   pending?: number
   /** Where the bytes are, relative to the directory, when not at `<id>`. */

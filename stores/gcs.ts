@@ -23,11 +23,11 @@ import { BodySource } from './gcs-source.js'
 import { servedAs } from './content-type.js'
 import { OffsetMismatch, UploadChanged, UploadCorrupt, UploadExists, UploadNotFound, isComplete } from './store.js'
 import type {
-  ByteRange, Chunk, Concat, Concatenates, DataStore, DefersLength, Expires, Metadata, NewUpload, Serves,
+  ByteRange, Chunk, Concatenates, DataStore, DefersLength, Expires, NewUpload, Serves,
   Terminates, UploadInfo
 } from './store.js'
 import { isUploadId } from './ids.js'
-import { toUploadInfo, positive } from './info.js'
+import { toUploadInfo, positive, type StoredInfo } from './info.js'
 
 export { CompositionMismatch } from './gcs-objects.js'
 
@@ -53,15 +53,8 @@ export interface GcsStoreOptions {
 }
 
 /** The `.info` object. */
-interface InfoObject {
+interface InfoObject extends StoredInfo {
   version: 1
-  id: string
-  size?: number
-  metadata: Metadata
-  binaryMetadata?: Metadata
-  concat?: Concat
-  maxSize?: number
-  createdAt: string
 }
 
 interface State {

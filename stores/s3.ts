@@ -26,12 +26,12 @@ import { S3_DEFAULTS } from './s3-defaults.js'
 import { writeParts } from './s3-parts.js'
 import { InvalidStorage, OffsetMismatch, StorageTaken, StoreFull, UploadChanged, UploadCorrupt, UploadExists, UploadNotFound, isComplete } from './store.js'
 import type {
-  ByteRange, Chunk, Concat, Concatenates, DataStore, DefersLength, Expires, Metadata, NewUpload, PlacesUploads, Serves,
+  ByteRange, Chunk, Concatenates, DataStore, DefersLength, Expires, Metadata, NewUpload, PlacesUploads, Serves,
   Terminates, UploadInfo
 } from './store.js'
 import { checkRelativePlace } from './placement.js'
 import { isUploadId } from './ids.js'
-import { toUploadInfo, positive } from './info.js'
+import { toUploadInfo, positive, type StoredInfo } from './info.js'
 
 const MiB = 1024 * 1024
 
@@ -69,15 +69,8 @@ export interface S3StoreOptions {
 }
 
 /** The `.info` object. */
-interface InfoObject {
+interface InfoObject extends StoredInfo {
   version: 1
-  id: string
-  size?: number
-  metadata: Metadata
-  binaryMetadata?: Metadata
-  concat?: Concat
-  maxSize?: number
-  createdAt: string
   /** The multipart upload; absent for an upload created complete (length 0). */
   uploadId?: string
   partSize: number
