@@ -7,13 +7,12 @@
  * a failure: `npm ci` installs it.
  */
 import { spawn } from 'node:child_process'
-import { createRequire } from 'node:module'
-import { dirname, join } from 'node:path'
 import { setTimeout as sleep } from 'node:timers/promises'
 import { BlobServiceClient, StorageSharedKeyCredential, type ContainerClient } from '@azure/storage-blob'
 import type { Test } from 'tap'
 import { tempDir } from './app.js'
 import { freePort } from './cli.js'
+import { packageScript, withEmulator } from './npm-emulator.js'
 
 /** Azurite's development account and key (public, documented by Microsoft). */
 export const ACCOUNT = 'devstoreaccount1'
@@ -29,32 +28,11 @@ export interface AzuriteServer {
   names: (container: ContainerClient, prefix?: string) => Promise<string[]>
 }
 
-let found: string | undefined | null
-
-export function azuriteCli (): string | undefined {
-  if (found === undefined) {
-    try {
-      const require = createRequire(import.meta.url)
-      found = join(dirname(require.resolve('azurite/package.json')), 'dist', 'src', 'blob', 'main.js')
-    } catch {
-      found = null
-    }
-  }
-  return found ?? undefined
-}
+/** Azurite's blob service script, or undefined when it is not installed. */
+export const azuriteCli = packageScript('azurite', ['dist', 'src', 'blob', 'main.js'])
 
 export function withAzurite (t: Test, body: () => void): void {
-  if (azuriteCli() !== undefined) {
-    body()
-    return
-  }
-  const why = 'azurite is not installed (npm ci installs it as a devDependency)'
-  if (process.env.CI === 'true') {
-    t.fail(`${why}: the Azure tests must run in CI`)
-    return
-  }
-  process.stderr.write(`\n*** SKIPPING the Azure tests: ${why} ***\n\n`)
-  t.test('Azure tests', { skip: why }, async () => {})
+  withEmulator(t, 'azurite', 'Azure', azuriteCli() !== undefined, body)
 }
 
 let counter = 0

@@ -7,14 +7,14 @@
  * a failure: `npm ci` installs it.
  */
 import { spawn } from 'node:child_process'
-import { createRequire } from 'node:module'
 import { mkdtemp, rm } from 'node:fs/promises'
 import { tmpdir } from 'node:os'
-import { dirname, join } from 'node:path'
+import { join } from 'node:path'
 import { setTimeout as sleep } from 'node:timers/promises'
 import { DynamoDBClient, ListTablesCommand } from '@aws-sdk/client-dynamodb'
 import type { Test } from 'tap'
 import { freePort } from './cli.js'
+import { packageScript, withEmulator } from './npm-emulator.js'
 
 export interface DynaliteServer {
   endpoint: string
@@ -28,34 +28,11 @@ export interface DynaliteServer {
   start: () => Promise<void>
 }
 
-let found: string | undefined | null
-
-/** The dynalite command script, or undefined when it is not installed. */
-export function dynaliteCli (): string | undefined {
-  if (found === undefined) {
-    try {
-      const require = createRequire(import.meta.url)
-      found = join(dirname(require.resolve('dynalite/package.json')), 'cli.js')
-      require.resolve('classic-level')
-    } catch {
-      found = null
-    }
-  }
-  return found ?? undefined
-}
+/** The dynalite command script, or undefined when it (or its native store) is not installed. */
+export const dynaliteCli = packageScript('dynalite', ['cli.js'], ['classic-level'])
 
 export function withDynalite (t: Test, body: () => void): void {
-  if (dynaliteCli() !== undefined) {
-    body()
-    return
-  }
-  const why = 'dynalite is not installed (npm ci installs it as a devDependency)'
-  if (process.env.CI === 'true') {
-    t.fail(`${why}: the DynamoDB tests must run in CI`)
-    return
-  }
-  process.stderr.write(`\n*** SKIPPING the DynamoDB tests: ${why} ***\n\n`)
-  t.test('DynamoDB tests', { skip: why }, async () => {})
+  withEmulator(t, 'dynalite', 'DynamoDB', dynaliteCli() !== undefined, body)
 }
 
 export const CREDENTIALS = { accessKeyId: 'test', secretAccessKey: 'test' }
