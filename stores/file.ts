@@ -151,8 +151,11 @@ export class FileStore implements DataStore, Terminates, Concatenates, DefersLen
       if (this.#chmodFiles) await handle.chmod(this.#fileMode)
       await handle.writeFile(serializeInfo(info))
       if (this.#fsync) await handle.sync()
-      // a new id has no data file yet (removal deletes the bytes before the info file)
-      const entry = this.#remember(upload.id, stampOf(await handle.stat()), info)
+      // a new id has no data file yet (removal deletes the bytes before the info file). Under a
+      // lease the next get is answered from here, so the info file's stamp (one more system call)
+      // is only taken without one; an empty stamp makes a later unleased get read the file again
+      const stamp = options?.lease === undefined ? stampOf(await handle.stat()) : ''
+      const entry = this.#remember(upload.id, stamp, info)
       entry.dataSize = 0
       entry.updatedAt = now
       // created under the caller's lock: its next get under the same lease needs no file-system call

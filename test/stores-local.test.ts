@@ -1,4 +1,4 @@
-import { appendFile, mkdtemp, readdir, rm, writeFile } from 'node:fs/promises'
+import { appendFile, mkdtemp, readdir, readFile, rm, writeFile } from 'node:fs/promises'
 import { tmpdir } from 'node:os'
 import { join } from 'node:path'
 import { Readable } from 'node:stream'
@@ -84,6 +84,11 @@ t.test('FileStore: under the same lock lease, get answers from memory; any other
   await appendFile(join(directory, 'fresh'), 'zz')
   t.equal((await store.get('fresh', { lease: 'C' })).offset, 0, 'the creation\'s lease: from memory')
   t.equal((await store.get('fresh', { lease: 'D' })).offset, 2, 'another lease: the files are asked')
+  // the info file too (a leased creation keeps no stamp of it, so it is read again, not trusted)
+  const edited = JSON.parse(await readFile(join(directory, 'fresh.info'), 'utf8')) as { metadata: Record<string, string> }
+  edited.metadata = { by: 'another process' }
+  await writeFile(join(directory, 'fresh.info'), JSON.stringify(edited))
+  t.same((await store.get('fresh', { lease: 'E' })).metadata, { by: 'another process' }, 'another lease: the info file is read again')
 
   // removed by this process: gone, whatever the lease
   await store.remove('leased')
