@@ -49,7 +49,7 @@ const DEFAULT_SERVERS = [PRIMARY, MEMORY_LOCKER, TUS_NODE, RAW]
  */
 function commandLine (server: string, dir: string): string[] {
   if (server === TUS_NODE) return [node, '--import', 'tsx', 'bench/servers/tus-node.ts', dir, '0']
-  if (server === RAW) return [node, '--import', 'tsx', 'bench/servers/raw.ts', dir, '0']
+  if (server === RAW || server.startsWith(`${RAW} `)) return [node, '--import', 'tsx', 'bench/servers/raw.ts', dir, '0', ...server.split(' ').slice(1).filter((part) => part !== '')]
   const [name, ...flags] = server.split(' ').filter((part) => part !== '')
   if (name !== PRIMARY) throw new Error(`unknown server ${server}; known: ${PRIMARY} [flags…], ${TUS_NODE}, ${RAW}`)
   return [node, 'dist/bin/fastify-tus.js', '--host', '127.0.0.1', '--port', '0', '--upload-dir', dir, ...flags]

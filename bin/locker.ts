@@ -3,14 +3,10 @@
  * chosen, so `ioredis` and `etcd3` (optional peer dependencies) are needed only then.
  */
 import type { FastifyBaseLogger } from 'fastify'
-import { join } from 'node:path'
 import { FileLocker } from '../locks/file.js'
 import type { Locker } from '../locks/locker.js'
 import { MemoryLocker } from '../locks/memory.js'
 import { FlagError, type CliConfig } from './flags.js'
-
-/** Where `--locker file` keeps its lock files, under `--upload-dir` (a name no upload can take). */
-export const LOCK_DIRECTORY = '.locks'
 
 export interface CommandLocker {
   locker: Locker
@@ -22,9 +18,7 @@ export async function createLocker (config: CliConfig, directory: string, log: F
     case 'memory':
       return { locker: new MemoryLocker(), close: async () => {} }
     case 'file': {
-      // a directory of their own: the locker watches its directory, and in the upload directory
-      // every data and info write would wake it
-      const locker = new FileLocker({ directory: join(directory, LOCK_DIRECTORY), directoryMode: config.dirPerms, leaseTime: config.fileLockLease })
+      const locker = new FileLocker({ directory, directoryMode: config.dirPerms, leaseTime: config.fileLockLease })
       return { locker, close: async () => await locker.close() }
     }
     case 'redis': {

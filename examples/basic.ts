@@ -12,7 +12,7 @@ const app = Fastify({ logger: true, requestTimeout: 0 })
 await app.register(tus, {
   path: '/files/',
   store: new FileStore({ directory: './uploads' }),
-  locker: new FileLocker({ directory: './uploads/.locks' }),
+  locker: new FileLocker({ directory: './uploads' }),
   maxSize: 1024 ** 3 // 1 GiB
 })
 

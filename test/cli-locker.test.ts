@@ -1,11 +1,9 @@
 /** The command's `--locker` and `--redis-url` flags and the locker they build. */
 import Fastify, { type FastifyBaseLogger } from 'fastify'
-import { lstat, readdir } from 'node:fs/promises'
-import { join } from 'node:path'
 import { setTimeout as sleep } from 'node:timers/promises'
 import t from 'tap'
 import { FlagError, parseFlags, type CliConfig } from '../bin/flags.js'
-import { createLocker, LOCK_DIRECTORY, redactUrl } from '../bin/locker.js'
+import { createLocker, redactUrl } from '../bin/locker.js'
 import { FileLocker } from '../locks/file.js'
 import { MemoryLocker } from '../locks/memory.js'
 import { EtcdLocker } from '../locks/etcd.js'
@@ -58,12 +56,6 @@ t.test('memory and file lockers', async (t) => {
   await memory.close()
   const file = await createLocker(config([]), dir, log)
   t.type(file.locker, FileLocker)
-  // lock files go to a directory of their own, so data and info writes never wake the locker's watch
-  const lock = await file.locker.lock('cli', { signal: new AbortController().signal, onReleaseRequested: () => {} })
-  t.ok((await lstat(join(dir, LOCK_DIRECTORY, 'cli.lock'))).isSymbolicLink(), 'the lock file is under --upload-dir/.locks')
-  t.equal(LOCK_DIRECTORY, '.locks')
-  t.same((await readdir(dir)).filter((name) => name.endsWith('.lock')), [], 'no lock file beside the uploads')
-  await lock.unlock()
   await file.close()
 })
 
