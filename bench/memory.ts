@@ -25,7 +25,7 @@ async function rssOf (pid: number): Promise<{ rss: number, peak: number }> {
 }
 
 const dir = await mkdtemp(join(tmpdir(), 'tus-bench-memory-'))
-const server = spawn(process.execPath, ['dist/bin/fastify-tus.js', '--host', '127.0.0.1', '--port', '0', '--upload-dir', dir], { stdio: ['ignore', 'pipe', 'inherit'] })
+const server = spawn(process.execPath, ['dist/bin/fastify-tus.cjs', '--host', '127.0.0.1', '--port', '0', '--upload-dir', dir], { stdio: ['ignore', 'pipe', 'inherit'] })
 const base = await new Promise<string>((resolve) => {
   let out = ''
   let found = false

@@ -22,7 +22,7 @@ const dir = await mkdtemp(join(tmpdir(), 'tus-profile-'))
 
 const server = spawn(process.execPath, [
   '--cpu-prof', '--cpu-prof-dir', profiles,
-  'dist/bin/fastify-tus.js', '--host', '127.0.0.1', '--port', '0', '--upload-dir', dir, ...extra
+  'dist/bin/fastify-tus.cjs', '--host', '127.0.0.1', '--port', '0', '--upload-dir', dir, ...extra
 ], { stdio: ['ignore', 'pipe', 'inherit'] })
 try {
   const url = await new Promise<string>((resolve, reject) => {

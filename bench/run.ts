@@ -13,6 +13,7 @@
  *   npm run bench -- --only heads-16,small-uploads --rounds 5
  *   npm run bench -- --servers fastify-tus,raw      # an A/B of one change against the Node limit
  *   npm run bench -- --servers 'fastify-tus,fastify-tus --log-level warn'   # any flags: a row each
+ *   npm run bench -- --servers 'fastify-tus,UV_THREADPOOL_SIZE=1 fastify-tus'   # leading NAME=value: its environment
  */
 import { spawn, spawnSync } from 'node:child_process'
 import { mkdir, mkdtemp, readdir, readFile, rm, writeFile } from 'node:fs/promises'
@@ -47,12 +48,32 @@ const DEFAULT_SERVERS = [PRIMARY, MEMORY_LOCKER, TUS_NODE, RAW]
  * its defaults; nothing else is set (the defaults log every request at info on stdout, which the
  * runner reads and drops, as a log collector would).
  */
-function commandLine (server: string, dir: string): string[] {
+function commandLine (spec: string, dir: string): string[] {
+  const server = withoutEnvironment(spec)
   if (server === TUS_NODE) return [node, '--import', 'tsx', 'bench/servers/tus-node.ts', dir, '0']
   if (server === RAW || server.startsWith(`${RAW} `)) return [node, '--import', 'tsx', 'bench/servers/raw.ts', dir, '0', ...server.split(' ').slice(1).filter((part) => part !== '')]
   const [name, ...flags] = server.split(' ').filter((part) => part !== '')
   if (name !== PRIMARY) throw new Error(`unknown server ${server}; known: ${PRIMARY} [flags…], ${TUS_NODE}, ${RAW}`)
-  return [node, 'dist/bin/fastify-tus.js', '--host', '127.0.0.1', '--port', '0', '--upload-dir', dir, ...flags]
+  return [node, 'dist/bin/fastify-tus.cjs', '--host', '127.0.0.1', '--port', '0', '--upload-dir', dir, ...flags]
+}
+
+/** Leading `NAME=value` words of a server spec set its environment: `UV_THREADPOOL_SIZE=1 fastify-tus`. */
+const ENV_WORD = /^[A-Z_][A-Z0-9_]*=\S*$/
+
+function withoutEnvironment (spec: string): string {
+  const words = spec.split(' ').filter((part) => part !== '')
+  while (words.length > 0 && ENV_WORD.test(words[0] as string)) words.shift()
+  return words.join(' ')
+}
+
+function environmentOf (spec: string): NodeJS.ProcessEnv {
+  const env = { ...process.env }
+  for (const word of spec.split(' ').filter((part) => part !== '')) {
+    if (!ENV_WORD.test(word)) break
+    const at = word.indexOf('=')
+    env[word.slice(0, at)] = word.slice(at + 1)
+  }
+  return env
 }
 
 interface Sample { rate: number, unit: string, what: string, seconds: number, rssGrowth: number, peakRss: number, cpuSeconds: number, clientCpuSeconds: number }
@@ -110,7 +131,7 @@ interface Result { rate: number, unit: string, seconds: number, what: string, cl
 async function measure (server: string, workload: string): Promise<Sample> {
   const dir = await mkdtemp(join(tmpdir(), 'tus-bench-'))
   const [bin, ...args] = commandLine(server, dir) as [string, ...string[]]
-  const child = spawn(bin, args, { stdio: ['ignore', 'pipe', 'inherit'] })
+  const child = spawn(bin, args, { stdio: ['ignore', 'pipe', 'inherit'], env: environmentOf(server) })
   try {
     const url = await new Promise<string>((resolve, reject) => {
       let out = ''

@@ -2,7 +2,8 @@
  * The `fastify-tus` command: flags, a first upload, graceful shutdown, and two processes
  * sharing one upload directory through the file locker.
  */
-import { readFile } from 'node:fs/promises'
+import { readdir, readFile } from 'node:fs/promises'
+import { availableParallelism } from 'node:os'
 import { join } from 'node:path'
 import { setTimeout as sleep } from 'node:timers/promises'
 import t from 'tap'
@@ -131,6 +132,29 @@ t.test('the built command serves a first upload from a fresh directory', async (
   t.equal(patched.status, 204)
   t.equal(await (await fetch(location)).text(), 'hello')
   t.equal(await readFile(join(uploads, location.split('/').pop() as string), 'utf8'), 'hello')
+})
+
+t.test('the built command sizes libuv\'s thread pool before its first use: UV_THREADPOOL_SIZE, else the cores the JavaScript thread leaves (1 to 4)', async (t) => {
+  if (process.platform !== 'linux') {
+    t.comment('needs /proc to count threads: checked on Linux only')
+    return
+  }
+  // as a user runs it: tap adds an --import to NODE_OPTIONS of every child it spawns, and that
+  // module would load (and start the pool) before the entry
+  const asUsersRunIt = ['/bin/sh', '-c', 'unset NODE_OPTIONS; exec "$0" "$@"', ...BUILT_COMMAND]
+  /** The server's threads once it has served an upload (the pool has started all its threads). */
+  const threads = async (value: string | undefined): Promise<number> => {
+    const server = await startServer(t, ['--port', '0', '--upload-dir', await tempDir(t), '--log-level', 'warn'], asUsersRunIt, { UV_THREADPOOL_SIZE: value })
+    const created = await fetch(server.url, { method: 'POST', headers: { ...TUS, 'Upload-Length': '5' } })
+    t.equal(created.status, 201)
+    const count = (await readdir(`/proc/${server.child.pid as number}/task`)).length
+    await server.kill()
+    return count
+  }
+  const one = await threads('1')
+  t.equal(await threads('3') - one, 2, 'the variable reaches libuv (the entry runs before the module loader uses the pool)')
+  const expected = Math.min(4, Math.max(1, availableParallelism() - 1))
+  t.equal(await threads(undefined) - one, expected - 1, `unset: ${expected} thread(s) on ${availableParallelism()} core(s)`)
 })
 
 t.test('SIGTERM: in-flight bodies get 503, their bytes stay, the process exits', async (t) => {

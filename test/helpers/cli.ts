@@ -10,9 +10,9 @@ import { childEnv } from './env.js'
 
 const root = fileURLToPath(new URL('../../', import.meta.url))
 /** The command from source (through tsx), so it never runs stale. */
-export const SOURCE_COMMAND = [process.execPath, '--import', 'tsx', 'bin/fastify-tus.ts']
+export const SOURCE_COMMAND = [process.execPath, '--import', 'tsx', 'bin/fastify-tus.cts']
 /** The built command, as `npx fastify-tus` runs it. */
-export const BUILT_COMMAND = [process.execPath, 'dist/bin/fastify-tus.js']
+export const BUILT_COMMAND = [process.execPath, 'dist/bin/fastify-tus.cjs']
 
 export interface RunningServer {
   child: ChildProcess
@@ -36,11 +36,17 @@ export async function freePort (): Promise<number> {
   })
 }
 
-export async function startServer (t: Test, args: string[], command = SOURCE_COMMAND): Promise<RunningServer> {
+/** Starts the command; `env` adds variables to its environment (`undefined` removes one). */
+export async function startServer (t: Test, args: string[], command = SOURCE_COMMAND, env: Record<string, string | undefined> = {}): Promise<RunningServer> {
   const [bin, ...pre] = command as [string, ...string[]]
+  const environment = childEnv()
+  for (const [name, value] of Object.entries(env)) {
+    if (value === undefined) delete environment[name]
+    else environment[name] = value
+  }
   const child = spawn(bin, [...pre, '--host', '127.0.0.1', ...args], {
     cwd: root,
-    env: childEnv(),
+    env: environment,
     stdio: ['ignore', 'pipe', 'pipe']
   })
   let output = ''
