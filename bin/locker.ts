@@ -4,6 +4,7 @@
  */
 import type { FastifyBaseLogger } from 'fastify'
 import { FileLocker } from '../locks/file.js'
+import { makeDirectory } from './directory.js'
 import type { Locker } from '../locks/locker.js'
 import { MemoryLocker } from '../locks/memory.js'
 import { FlagError, type CliConfig } from './flags.js'
@@ -18,6 +19,11 @@ export async function createLocker (config: CliConfig, directory: string, log: F
     case 'memory':
       return { locker: new MemoryLocker(), close: async () => {} }
     case 'file': {
+      try {
+        await makeDirectory(directory, config.dirPerms)
+      } catch (err) {
+        throw new FlagError(`--upload-dir ${directory} cannot hold lock files: ${(err as NodeJS.ErrnoException).code ?? (err as Error).message}`)
+      }
       const locker = new FileLocker({ directory, directoryMode: config.dirPerms, leaseTime: config.fileLockLease })
       return { locker, close: async () => await locker.close() }
     }

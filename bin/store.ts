@@ -5,7 +5,8 @@
  * only then.
  */
 import { join } from 'node:path'
-import { FileStore } from '../stores/file.js'
+import { FILE_STORE_MODES, FileStore } from '../stores/file.js'
+import { makeDirectory } from './directory.js'
 import type { DataStore } from '../stores/store.js'
 import { FlagError, type AzureFlags, type GcsFlags, type S3Flags } from './flags.js'
 
@@ -28,6 +29,7 @@ export async function createStore (s3: S3Flags | undefined, directory: string, g
     const store = new FileStore({ directory, ...modes })
     // a directory that cannot hold uploads is a start-up error, not a 500 on the first upload
     try {
+      await makeDirectory(directory, modes?.directoryMode ?? FILE_STORE_MODES.directoryMode)
       await store.ready()
     } catch (err) {
       const { code, message } = err as NodeJS.ErrnoException

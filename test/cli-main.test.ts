@@ -61,6 +61,13 @@ t.test('start-up problems are usage errors with a clear message, never a stack t
     [['--base-path', '/files', '--metrics-path', '/files'], /must not be inside --base-path/],
     [['--base-path', '//'], /--base-path must be a URL path/],
     [['--upload-dir', '/etc/passwd'], /--upload-dir \/etc\/passwd cannot hold uploads: not a directory/],
+    // where the system answers ENOENT to mkdir under an existing directory: Node's recursive mkdir never settles there
+    ...(process.platform === 'linux'
+      ? [
+          [['--upload-dir', '/proc/fastify-tus/uploads'], /--upload-dir \/proc\/fastify-tus\/uploads cannot hold uploads: ENOENT/],
+          [['--upload-dir', '/proc/fastify-tus/uploads', '--s3-bucket', 'b'], /--upload-dir \/proc\/fastify-tus\/uploads cannot hold lock files: ENOENT/]
+        ] as Array<[string[], RegExp]>
+      : []),
     [['--host', 'no-such-host.invalid'], /cannot listen on no-such-host\.invalid:0: the host name does not resolve/],
     [['--unix-sock', `${dir}/missing/sock`], /cannot listen on .*missing\/sock/]
   ]
