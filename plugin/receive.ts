@@ -48,6 +48,7 @@ export async function receive (tus: Runtime, request: FastifyRequest, session: U
     bytes = await tus.store.write(info.id, {
       offset: info.offset,
       body,
+      lease: session.lease,
       beforeCommit: verifier === undefined ? undefined : () => { verifier.verify(body.reason === 'complete') }
     })
   } catch (err) {

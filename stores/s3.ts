@@ -4,10 +4,13 @@
  * beside it `<key>.info` holds the upload's description (JSON, so any metadata is safe) and
  * `<key>.part` the last bytes of an unfinished upload that are too few for a part.
  *
- * Nothing is cached between calls: the offset is computed from S3 every time (the parts that
- * belong to the upload, plus the leftover object when it starts where they end; see
- * s3-layout.ts), so several server instances can share a bucket, and a crash at any point leaves
- * an offset that is never ahead of the stored bytes.
+ * The offset is computed from S3 (the parts that belong to the upload, plus the leftover object
+ * when it starts where they end; see s3-layout.ts), so several server instances can share a
+ * bucket, and a crash at any point leaves an offset that is never ahead of the stored bytes. The
+ * one exception is a caller holding a lock lease (`LeaseOptions.lease`, `Chunk.lease`): what this
+ * store saw or left under the same lease is still true, since nobody else can have held the
+ * upload's lock meanwhile, so a chain of PATCHes behind a leasing locker costs no S3 request
+ * besides its parts.
  */
 import {
   AbortMultipartUploadCommand, CompleteMultipartUploadCommand, CreateMultipartUploadCommand, DeleteObjectCommand,
@@ -26,8 +29,8 @@ import { S3_DEFAULTS } from './s3-defaults.js'
 import { writeParts } from './s3-parts.js'
 import { InvalidStorage, OffsetMismatch, StorageTaken, StoreFull, UploadChanged, UploadCorrupt, UploadExists, UploadNotFound, isComplete } from './store.js'
 import type {
-  ByteRange, Chunk, Concatenates, DataStore, DefersLength, Expires, Metadata, NewUpload, PlacesUploads, Serves,
-  Terminates, UploadInfo
+  ByteRange, Chunk, Concatenates, DataStore, DefersLength, Expires, LeaseOptions, Metadata, NewUpload, PlacesUploads,
+  Serves, Terminates, UploadInfo
 } from './store.js'
 import { checkRelativePlace } from './placement.js'
 import { isUploadId } from './ids.js'
@@ -108,14 +111,26 @@ type State =
     staleLeftover: boolean
   }
 
-/** An object under an upload's `.info` name that is not this store's info object (tusd's, for one). */
 /** An object under an upload's name that this store did not write (tusd's, say): a logged 500, left alone by sweeps. */
 class ForeignObject extends UploadCorrupt {
   override name = 'ForeignObject'
 }
 
-/** Upload ids the store accepts: they can never make a key outside the prefix. */
+/** The object metadata entry of a leftover object that says where in the upload it starts. */
 const START = 'tus-start'
+
+/**
+ * An upload as this store last saw or left it under a lock lease: while the caller still holds
+ * that lease, nobody else can have changed it.
+ */
+interface Known {
+  lease: string
+  info: InfoObject
+  state: State
+}
+
+/** How many uploads the store remembers under leases (the oldest are forgotten first). */
+const KNOWN_UPLOADS = 10_000
 
 export class S3Store implements DataStore, Terminates, Concatenates, DefersLength, Serves, Expires, PlacesUploads {
   /** `NewUpload.storage.Key`: an object key below `objectPrefix` for the upload's bytes. */
@@ -133,6 +148,7 @@ export class S3Store implements DataStore, Terminates, Concatenates, DefersLengt
   readonly #maxParts: number
   readonly #pool: BufferPool
   readonly #slots: Slots
+  readonly #known = new Map<string, Known>()
 
   constructor (options: S3StoreOptions) {
     if (typeof options?.bucket !== 'string' || options.bucket === '') throw new TypeError('S3Store: "bucket" must be a non-empty string')
@@ -171,8 +187,9 @@ export class S3Store implements DataStore, Terminates, Concatenates, DefersLengt
     if (this.#ownsClient) this.client.destroy()
   }
 
-  async create (upload: NewUpload): Promise<UploadInfo> {
+  async create (upload: NewUpload, options?: LeaseOptions): Promise<UploadInfo> {
     if (!isUploadId(upload.id)) throw new TypeError(`S3Store: invalid upload id ${JSON.stringify(upload.id)}`)
+    this.#known.delete(upload.id)
     const key = this.#key(upload.id)
     const partSize = partSizeFor(upload.size, { partSize: this.#partSize, maxPartSize: this.#maxPartSize, maxParts: this.#maxParts })
     if (partSize === undefined) throw new RangeError(`S3Store: an upload of ${upload.size ?? 0} bytes is larger than the store allows (${this.maxUploadSize})`)
@@ -203,6 +220,11 @@ export class S3Store implements DataStore, Terminates, Concatenates, DefersLengt
       if (!isPreconditionFailed(err)) throw storeError(err)
       throw new UploadExists(upload.id)
     }
+    // a new multipart upload has no parts, and no leftover object outlives the upload it was for
+    const state: State = info.completed === true
+      ? { completed: true, offset: 0, updatedAt: now }
+      : { completed: false, offset: 0, updatedAt: now, listed: [], count: countParts([]), leftover: undefined, staleLeftover: false }
+    this.#remember(options?.lease, info, state)
     return this.#uploadInfo(info, 0, now)
   }
 
@@ -246,20 +268,46 @@ export class S3Store implements DataStore, Terminates, Concatenates, DefersLengt
     return info.key === undefined ? this.#key(info.id) : `${this.objectPrefix}${info.key}`
   }
 
-  async get (id: string): Promise<UploadInfo> {
-    const { info, modified } = await this.#readInfo(id)
-    let state = await this.#state(info, modified)
-    if (!state.completed && state.offset === info.size) state = await this.#finish(info, state)
+  async get (id: string, options?: LeaseOptions): Promise<UploadInfo> {
+    const lease = options?.lease
+    let { info, state } = await this.#current(id, lease)
+    if (!state.completed && state.offset === info.size) {
+      this.#known.delete(id)
+      state = await this.#finish(info, state)
+      info = { ...withLimit(info, undefined), completed: true }
+    }
+    this.#remember(lease, info, state)
     return this.#uploadInfo(info, state.offset, state.updatedAt)
   }
 
-  async write (id: string, chunk: Chunk): Promise<number> {
+  /** The upload as it stands: remembered under `lease`, else read from S3. */
+  async #current (id: string, lease: string | undefined): Promise<{ info: InfoObject, state: State }> {
+    const known = lease === undefined ? undefined : this.#known.get(id)
+    if (known !== undefined && known.lease === lease) return known
     const { info, modified } = await this.#readInfo(id)
-    const state = await this.#state(info, modified)
+    return { info, state: await this.#state(info, modified) }
+  }
+
+  /** Remembers the upload as it is now under `lease` (without a lease, forgets it). */
+  #remember (lease: string | undefined, info: InfoObject, state: State): void {
+    this.#known.delete(info.id)
+    if (lease === undefined) return
+    if (this.#known.size >= KNOWN_UPLOADS) {
+      const oldest = this.#known.keys().next().value
+      if (oldest !== undefined) this.#known.delete(oldest)
+    }
+    this.#known.set(info.id, { lease, info, state })
+  }
+
+  async write (id: string, chunk: Chunk): Promise<number> {
+    const { info, state } = await this.#current(id, chunk.lease)
+    // whatever happens next, the upload is known again only once this write has succeeded
+    this.#known.delete(id)
     if (state.offset !== chunk.offset) throw new OffsetMismatch(state.offset, chunk.offset)
     if (state.completed) return 0
     if (state.offset === info.size) {
-      await this.#finish(info, state)
+      const done = await this.#finish(info, state)
+      this.#remember(chunk.lease, { ...withLimit(info, undefined), completed: true }, done)
       return 0
     }
     const key = this.#dataKey(info)
@@ -295,21 +343,27 @@ export class S3Store implements DataStore, Terminates, Concatenates, DefersLengt
       const all = [...count.counted, ...parts]
       if (written.reachedEnd) {
         await this.#complete(info, all)
+        const end = chunk.offset + written.bodyBytes
+        this.#remember(chunk.lease, { ...withLimit(info, undefined), completed: true }, { completed: true, offset: end, updatedAt: new Date() })
         return written.bodyBytes
       }
+      let stored = info
       if (parts.length > 0) {
         // the new parts count from now on; parts left beyond them stay behind the limit
         const last = parts[parts.length - 1]?.number as number
         const limit = state.listed.some((part) => part.number > last) ? last + 1 : undefined
-        const stored = limited ? count.next : info.limit
-        if (limit !== stored) await this.#putInfo(withLimit(info, limit))
+        if (limit !== (limited ? count.next : info.limit)) await this.#putInfo(withLimit(info, limit))
+        stored = withLimit(info, limit)
       }
       const end = count.bytes + parts.reduce((sum, part) => sum + part.size, 0)
+      let left: Leftover | undefined = parts.length > 0 ? undefined : leftover
       if (remainder !== undefined && remainder.length > 0 && (parts.length > 0 || written.bodyBytes > 0)) {
         await this.#putLeftover(key, remainder, end)
+        left = { size: remainder.length, start: end, modified: new Date() }
       } else if (parts.length > 0 && (leftover !== undefined || state.staleLeftover)) {
         await this.#delete(`${key}.part`)
       }
+      this.#rememberWritten(chunk, stored, state, parts, left)
       return written.bodyBytes
     } catch (err) {
       throw storeError(err)
@@ -318,7 +372,33 @@ export class S3Store implements DataStore, Terminates, Concatenates, DefersLengt
     }
   }
 
+  /**
+   * Remembers the upload as a write left it (under the chunk's lease): the parts listed before
+   * with the new ones in their place, and the leftover object now there. What the count finds
+   * must be where the write says the upload ends, or nothing is remembered.
+   */
+  #rememberWritten (chunk: Chunk, info: InfoObject, before: Extract<State, { completed: false }>, parts: StoredPart[], leftover: Leftover | undefined): void {
+    if (chunk.lease === undefined) return
+    const numbers = new Set(parts.map((part) => part.number))
+    const listed = [...before.listed.filter((part) => !numbers.has(part.number)), ...parts]
+    const count = countParts(listed, info.limit)
+    const offset = count.bytes + (leftover?.size ?? 0)
+    if ((leftover !== undefined && leftover.start !== count.bytes) || offset < chunk.offset) return
+    const changed = offset > chunk.offset || parts.length > 0
+    const state: State = {
+      completed: false,
+      offset,
+      updatedAt: changed ? new Date() : before.updatedAt,
+      listed,
+      count,
+      leftover,
+      staleLeftover: parts.length === 0 && leftover === undefined && before.staleLeftover
+    }
+    this.#remember(chunk.lease, info, state)
+  }
+
   async declareLength (id: string, size: number): Promise<void> {
+    this.#known.delete(id)
     const { info, modified } = await this.#readInfo(id)
     if (info.size !== undefined) {
       if (info.size === size) return
@@ -335,6 +415,7 @@ export class S3Store implements DataStore, Terminates, Concatenates, DefersLengt
   async read (id: string, range?: ByteRange): Promise<Readable> {
     const { info, modified } = await this.#readInfo(id)
     if (info.completed !== true) {
+      this.#known.delete(id)
       let state = await this.#state(info, modified)
       if (!state.completed && state.offset === info.size) state = await this.#finish(info, state)
       if (!state.completed) throw new UploadChanged(`upload ${id} is not complete`)
@@ -344,6 +425,7 @@ export class S3Store implements DataStore, Terminates, Concatenates, DefersLengt
 
   async remove (id: string): Promise<void> {
     if (!isUploadId(id)) return
+    this.#known.delete(id)
     let key = this.#key(id)
     let uploadId: string | undefined
     let placed = false
@@ -372,6 +454,7 @@ export class S3Store implements DataStore, Terminates, Concatenates, DefersLengt
   }
 
   async concat (id: string, parts: string[]): Promise<void> {
+    this.#known.delete(id)
     const { info } = await this.#readInfo(id)
     const sources: Array<{ key: string, size: number }> = []
     for (const part of parts) {

@@ -74,6 +74,12 @@ export interface Chunk {
    * The plugin uses it to verify `Upload-Checksum`.
    */
   beforeCommit?: (() => void | Promise<void>) | undefined
+  /**
+   * The lease of the upload's lock the caller holds, as `LeaseOptions.lease`: under the lease of
+   * the store's last `get`, `create` or `write` of this upload, the store may use what it saw or
+   * left then instead of reading the upload's state again (the S3 store does).
+   */
+  lease?: string | undefined
 }
 
 /** What the caller of `create` or `get` knows about the upload's lock. */

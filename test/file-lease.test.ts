@@ -1,31 +1,53 @@
 /**
  * Two servers on one upload directory, each with its own FileLocker (leases on, as the command
- * runs it) and FileStore: a HEAD answered from what a lease remembers must never hide what the
- * other server wrote. Each hand-over of the lock starts a new lease, so the files are asked again.
+ * runs it) and store (a FileStore on that directory, or an S3Store on one radosgw bucket): a
+ * HEAD or PATCH answered from what a lease remembers must never hide what the other server
+ * wrote. Each hand-over of the lock starts a new lease, so the store looks again.
  */
 import Fastify, { type FastifyInstance } from 'fastify'
 import { mkdtemp, rm } from 'node:fs/promises'
 import { tmpdir } from 'node:os'
 import { join } from 'node:path'
-import t from 'tap'
+import t, { type Test } from 'tap'
 import { FileLocker } from '../locks/file.js'
 import tus from '../plugin/index.js'
 import { FileStore } from '../stores/file.js'
+import { S3Store } from '../stores/s3.js'
+import type { DataStore } from '../stores/store.js'
 import { OCTET, TUS } from './helpers/app.js'
+import { s3Server, withS3 } from './helpers/ceph-s3.js'
 
-async function server (directory: string): Promise<FastifyInstance> {
+async function server (directory: string, store: DataStore): Promise<FastifyInstance> {
   const app = Fastify({ logger: false })
   const locker = new FileLocker({ directory, leaseTime: 60_000 })
-  await app.register(tus, { store: new FileStore({ directory }), locker })
+  await app.register(tus, { store, locker })
   app.addHook('onClose', async () => { await locker.close() })
   await app.ready()
   return app
 }
 
 t.test('leases never hide the other server\'s bytes: HEAD and PATCH alternate between two servers', async (t) => {
+  await alternate(t, (directory) => new FileStore({ directory }))
+})
+
+withS3(t, () => {
+  t.test('the same with S3 stores on one bucket', async (t) => {
+    const s3 = await s3Server()
+    const bucket = await s3.bucket()
+    const stores: S3Store[] = []
+    t.teardown(() => { for (const store of stores) store.destroy() })
+    await alternate(t, () => {
+      const store = new S3Store({ s3: s3.config, bucket })
+      stores.push(store)
+      return store
+    })
+  })
+})
+
+async function alternate (t: Test, makeStore: (directory: string) => DataStore): Promise<void> {
   const directory = await mkdtemp(join(tmpdir(), 'tus-file-lease-'))
-  const a = await server(directory)
-  const b = await server(directory)
+  const a = await server(directory, makeStore(directory))
+  const b = await server(directory, makeStore(directory))
   t.teardown(async () => {
     await a.close()
     await b.close()
@@ -52,4 +74,4 @@ t.test('leases never hide the other server\'s bytes: HEAD and PATCH alternate be
   }
   const download = await b.inject({ method: 'GET', url: path })
   t.equal(download.body, 'ab'.repeat(rounds))
-})
+}
