@@ -96,7 +96,7 @@ t.test('examples/custom-store.ts passes the packed fastify-tus/testing suite und
   const dir = await packedConsumer(t)
   for (const file of ['custom-store.ts', 'custom-store.test.ts']) await copyFile(join(ROOT, 'examples', file), join(dir, file))
   const { stdout } = await run(process.execPath, ['--import', import.meta.resolve('tsx'), '--test', '--test-reporter=tap', 'custom-store.test.ts'], { cwd: dir })
-  t.match(stdout, /# tests 14\b/)
+  t.match(stdout, /# tests 15\b/)
   t.match(stdout, /# skip(ped)? 6\b/)
   t.match(stdout, /# fail 0\b/)
   t.match(stdout, /ok \d+ - a failing body keeps the bytes that arrived/)

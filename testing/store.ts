@@ -159,6 +159,41 @@ export function storeSuite (name: string, factory: StoreFactory): ConformanceSui
       if (canServe(s)) assert.equal((await collect(await s.read(id))).toString(), 'abcdefgh')
     }
   }, {
+    name: 'under one lock lease, every call sees the calls before it',
+    skip: always,
+    run: async () => {
+      // a store may remember an upload under a lease; what it remembers must follow every write
+      const s = store()
+      const id = newId()
+      const lease = `lease-${id}`
+      const data = randomBytes(300 * 1024)
+      const deferred = canDeferLength(s)
+      await s.create({ id, size: deferred ? undefined : data.length, metadata: {} }, { lease })
+      assert.equal((await s.get(id, { lease })).offset, 0)
+      assert.equal(await s.write(id, { offset: 0, body: bodyOf(data.subarray(0, 1000)), lease }), 1000)
+      assert.equal((await s.get(id, { lease })).offset, 1000)
+      await assert.rejects(s.write(id, { offset: 0, body: bodyOf(Buffer.from('nope')), lease }), mismatch)
+      assert.equal(await s.write(id, { offset: 1000, body: failingBody(data.subarray(1000, 2000)), lease }), 1000)
+      assert.equal((await s.get(id, { lease })).offset, 2000)
+      const refusal = new Error('checksum mismatch')
+      await assert.rejects(s.write(id, {
+        offset: 2000, body: bodyOf(randomBytes(5000)), lease, beforeCommit: () => { throw refusal }
+      }), (err) => err === refusal)
+      assert.equal((await s.get(id, { lease })).offset, 2000)
+      assert.equal(await s.write(id, { offset: 2000, body: bodyOf(data.subarray(2000, 100 * 1024)), lease }), 100 * 1024 - 2000)
+      assert.equal((await s.get(id, { lease })).offset, 100 * 1024)
+      // the same upload asked without the lease, and under a new one, is the same
+      assert.equal((await s.get(id)).offset, 100 * 1024)
+      assert.equal((await s.get(id, { lease: `${lease}-next` })).offset, 100 * 1024)
+      if (deferred && canDeferLength(s)) {
+        await s.declareLength(id, data.length)
+        assert.equal((await s.get(id, { lease })).size, data.length)
+      }
+      assert.equal(await s.write(id, { offset: 100 * 1024, body: bodyOf(data.subarray(100 * 1024)), lease }), 200 * 1024)
+      assert.equal((await s.get(id, { lease })).offset, 300 * 1024)
+      if (canServe(s)) assert.deepEqual(await collect(await s.read(id)), data)
+    }
+  }, {
     name: 'several MiB in one write keep every byte',
     skip: always,
     run: async () => {
