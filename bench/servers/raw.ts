@@ -11,6 +11,8 @@
  * and closes it (the size is known from memory, as under a lease); a HEAD answers from memory
  * for an upload this process created. So the gap between `raw --same-files` and fastify-tus is
  * the framework and the protocol, and the gap between `raw` and `raw --same-files` is the files.
+ * Its HEAD answers say `Content-Length: 0`, as fastify-tus's do, so the load client (Node's
+ * `http.Agent`) keeps its connections with both (nodejs/node#28438).
  */
 import { randomBytes } from 'node:crypto'
 import { createWriteStream } from 'node:fs'
@@ -91,11 +93,11 @@ const server = createServer((req, res) => {
   if (req.method === 'HEAD') {
     const known = sizes.get(id)
     if (known !== undefined) {
-      answer(res, 200, { 'Upload-Offset': String(known), 'Cache-Control': 'no-store' })
+      answer(res, 200, { 'Upload-Offset': String(known), 'Cache-Control': 'no-store', 'Content-Length': '0' })
       return
     }
     stat(join(dir, id)).then((s) => {
-      answer(res, 200, { 'Upload-Offset': String(s.size), 'Cache-Control': 'no-store' })
+      answer(res, 200, { 'Upload-Offset': String(s.size), 'Cache-Control': 'no-store', 'Content-Length': '0' })
     }, () => res.writeHead(404).end())
     return
   }

@@ -3,6 +3,7 @@ import type { FastifyReply, FastifyRequest } from 'fastify'
 import type { UploadInfo } from '../../stores/store.js'
 import { checkVersionIfPresent, uploadId } from '../checks.js'
 import { concatHeader } from '../concat.js'
+import { sendHead } from '../head-reply.js'
 import { serializeMetadata } from '../headers.js'
 import { status } from '../lifecycle.js'
 import type { Runtime } from '../runtime.js'
@@ -16,7 +17,7 @@ export async function handleHead (tus: Runtime, request: FastifyRequest, reply: 
   setUploadHeaders(reply, info)
   if (info.concat !== undefined) reply.header('Upload-Concat', concatHeader(tus, request, info.concat))
   tus.setExpires(reply, info)
-  reply.code(200).send()
+  sendHead(reply, 200)
 }
 
 /** The headers that describe an upload's state (HEAD, and the IETF dialect). */

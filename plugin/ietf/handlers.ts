@@ -14,6 +14,7 @@ import { contentLength, hasBody, uploadId } from '../checks.js'
 import * as errors from '../errors.js'
 import { setDiscoveryHeaders } from '../discovery.js'
 import { header, mediaType, parseMetadata } from '../headers.js'
+import { sendHead } from '../head-reply.js'
 import { finishStatus } from '../hooks.js'
 import { append, createUpload, declareLength, receiveChunk, status, terminate, type Received } from '../lifecycle.js'
 import { stateOf } from '../request-state.js'
@@ -288,7 +289,7 @@ export const draftHead: DraftHandler = async (tus, request, reply, rules) => {
   reply.header(...completionHeader(rules, isComplete(info)))
   if (rules.lengthInHead && info.size !== undefined) reply.header('Upload-Length', String(info.size))
   if (rules.limitInHead) reply.header('Upload-Limit', await limitFor(tus, request, rules, info))
-  reply.code(rules.headStatus).send()
+  sendHead(reply, rules.headStatus)
 }
 
 /** Cancellation: DELETE on the upload, 204 (the tus termination, with the version's checks). */
